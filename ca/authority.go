@@ -1,0 +1,327 @@
+// Package ca is Signet's domain core: profiles, key and evidence policy, the
+// life cycle rules of DESIGN.md, and signing through a smallstep CAS. It
+// speaks neither gRPC nor SQL; it decides, and records each decision through
+// package store in one transaction.
+package ca
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/store"
+)
+
+// Config is the policy part of Signet's configuration.
+type Config struct {
+	// Audience is this Signet's name in evidence "aud" and proof "aud".
+	Audience string
+	// SubjectKey is the HMAC key that turns a CI into a subject_ref; it
+	// must be at least 32 bytes and stay stable for the database's life.
+	SubjectKey []byte
+	// Organization is the O= of subscriber subjects and the NPKI folder's CA name.
+	Organization string
+	Profiles     []*Profile
+	// CRLBaseURL and OCSPURL go into issued certificates (CRL DP and AIA).
+	// CRLBaseURL + "/<issuer-id>.crl" is the distribution point.
+	CRLBaseURL string
+	OCSPURL    string
+	// IssuerURL, if set, is the caIssuers AIA entry.
+	IssuerURL string
+}
+
+// EnrollmentTTL is how long a nonce stays usable: evidence is fresh for 10
+// minutes (DESIGN.md "Identity evidence"), and so is the enrollment.
+const EnrollmentTTL = 10 * time.Minute
+
+// Authority runs the certificate life cycle.
+type Authority struct {
+	cfg      Config
+	db       *store.DB
+	signer   *Signer
+	verifier *evidence.Verifier
+	profiles map[string]*Profile
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New checks the configuration and wires the core.
+func New(cfg Config, db *store.DB, signer *Signer, verifier *evidence.Verifier, now func() time.Time, log *slog.Logger) (*Authority, error) {
+	switch {
+	case db == nil || signer == nil || verifier == nil || now == nil:
+		return nil, errors.New("ca: database, signer, evidence verifier and clock are all required")
+	case cfg.Audience == "":
+		return nil, errors.New("ca: audience is required")
+	case len(cfg.SubjectKey) < 32:
+		return nil, errors.New("ca: subject key must be at least 32 bytes")
+	case cfg.Organization == "":
+		return nil, errors.New("ca: organization is required")
+	case len(cfg.Profiles) == 0:
+		return nil, errors.New("ca: at least one profile is required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Authority{cfg: cfg, db: db, signer: signer, verifier: verifier, profiles: map[string]*Profile{}, now: now, log: log}
+	for _, p := range cfg.Profiles {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := a.profiles[p.Name]; dup {
+			return nil, fmt.Errorf("ca: profile %s defined twice", p.Name)
+		}
+		a.profiles[p.Name] = p
+	}
+	return a, nil
+}
+
+// Audience returns the name evidence and proofs must be addressed to.
+func (a *Authority) Audience() string { return a.cfg.Audience }
+
+// Organization returns the CA name used in subjects and NPKI folders.
+func (a *Authority) Organization() string { return a.cfg.Organization }
+
+// Signer returns the issuing backend.
+func (a *Authority) Signer() *Signer { return a.signer }
+
+// Profile returns a configured profile.
+func (a *Authority) Profile(name string) (*Profile, *Error) {
+	p, ok := a.profiles[name]
+	if !ok {
+		return nil, refuse(KindInvalid, "unknown_profile", "unknown profile %q: use one of %s", name, a.profileNames())
+	}
+	return p, nil
+}
+
+func (a *Authority) profileNames() string {
+	var s string
+	for _, p := range a.cfg.Profiles {
+		if s != "" {
+			s += ", "
+		}
+		s += p.Name
+	}
+	return s
+}
+
+// Enrollment is a started enrollment as returned to the client.
+type Enrollment struct {
+	ID        string
+	Nonce     string
+	ExpiresAt time.Time
+	Audience  string
+}
+
+// Purposes an enrollment may authorize.
+const (
+	PurposeIssue   = "issue"
+	PurposeReissue = "reissue"
+	PurposeRevoke  = "revoke"
+)
+
+// StartEnrollment hands out a nonce that the identity providers must bind
+// their evidence to, so that evidence cannot be replayed into another
+// request.
+func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose string) (*Enrollment, error) {
+	if _, err := a.Profile(profile); err != nil {
+		return nil, err
+	}
+	switch purpose {
+	case PurposeIssue, PurposeReissue, PurposeRevoke:
+	default:
+		return nil, refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue or revoke")
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	now := a.now().UTC()
+	e := &store.Enrollment{
+		ID: uuid.NewString(), Nonce: base64.RawURLEncoding.EncodeToString(raw[:]),
+		Purpose: purpose, Profile: profile, CreatedAt: now, ExpiresAt: now.Add(EnrollmentTTL),
+	}
+	if err := a.db.CreateEnrollment(ctx, e); err != nil {
+		return nil, err
+	}
+	return &Enrollment{ID: e.ID, Nonce: e.Nonce, ExpiresAt: e.ExpiresAt, Audience: a.cfg.Audience}, nil
+}
+
+// Record is a certificate as the core reports it.
+type Record struct {
+	*store.Certificate
+	// Status is the effective status: an active certificate past notAfter
+	// is reported expired even before a job marks its row.
+	Status string
+	Chain  []*x509.Certificate
+	// ReplacedSerial is the certificate a reissue or renewal superseded.
+	ReplacedSerial string
+}
+
+func (a *Authority) record(c *store.Certificate, replaced string) *Record {
+	status := c.Status
+	if (status == "active" || status == "suspended") && !a.now().Before(c.NotAfter) {
+		status = "expired"
+	}
+	return &Record{Certificate: c, Status: status, Chain: a.signer.Chain(), ReplacedSerial: replaced}
+}
+
+// GetCertificate returns a certificate by serial.
+func (a *Authority) GetCertificate(ctx context.Context, serial string) (*Record, error) {
+	serial = normalizeSerial(serial)
+	if !serialPattern.MatchString(serial) {
+		return nil, refuse(KindInvalid, "bad_serial", "serial %q is not lower-case hex: give the serial as printed by `signet status`", serial)
+	}
+	c, err := a.db.CertificateBySerial(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(KindNotFound, "unknown_serial", "no certificate with serial %s", serial)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.record(c, ""), nil
+}
+
+var (
+	serialPattern    = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+	requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
+)
+
+// attempt collects what is known about a mutating call so that a refusal
+// can be audited with as much context as was established.
+type attempt struct {
+	action     string
+	actor      string
+	requestID  string
+	serial     string
+	subjectRef string
+	profile    string
+	details    map[string]any
+}
+
+// result is what a request id remembers (DESIGN.md invariant 6): the
+// serials, not the bytes, so that a retry sees the certificate's current
+// status.
+type result struct {
+	Serial   string `json:"serial"`
+	Replaced string `json:"replaced,omitempty"`
+}
+
+func requestHash(method string, parts ...[]byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(method))
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return h.Sum(nil)
+}
+
+func checkRequestID(id string) *Error {
+	if !requestIDPattern.MatchString(id) {
+		return refuse(KindInvalid, "bad_request_id",
+			"request_id must be 8 to 128 characters of letters, digits and . _ : - (a UUID is ideal); retries must reuse it")
+	}
+	return nil
+}
+
+// replay returns the first answer to a request id, or nil if there is none.
+// Callers hold the lock that serializes retries of one request.
+func (a *Authority) replay(ctx context.Context, tx *store.Tx, requestID, method string, hash []byte) (*Record, error) {
+	stored, err := tx.StoredResponse(ctx, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stored.Method != method || string(stored.RequestHash) != string(hash) {
+		return nil, refuse(KindConflict, "request_id_reused",
+			"request_id was already used for a different request: generate a new request_id for a new request")
+	}
+	var r result
+	if err := json.Unmarshal(stored.Response, &r); err != nil {
+		return nil, err
+	}
+	c, err := a.db.CertificateBySerial(ctx, r.Serial)
+	if err != nil {
+		return nil, err
+	}
+	return a.record(c, r.Replaced), nil
+}
+
+func (a *Authority) saveResult(ctx context.Context, tx *store.Tx, requestID, method string, hash []byte, r result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.SaveResponse(ctx, requestID, &store.StoredResponse{Method: method, RequestHash: hash, Response: b})
+}
+
+// run executes one state change. A refusal rolls everything back and is
+// then audited on its own, so that a refused attempt leaves exactly one
+// trace (DESIGN.md invariant 2) and spends no evidence.
+func (a *Authority) run(ctx context.Context, at *attempt, fn func(tx *store.Tx) error) error {
+	err := a.db.InTx(ctx, fn)
+	if err == nil {
+		return nil
+	}
+	rerr, ok := AsError(err)
+	if !ok {
+		a.log.Error("state change failed", "action", at.action, "request_id", at.requestID, "err", err)
+		return err
+	}
+	a.auditRefusal(ctx, at, rerr)
+	return rerr
+}
+
+func (a *Authority) auditRefusal(ctx context.Context, at *attempt, rerr *Error) {
+	// The refusal is recorded even if the caller has gone away.
+	ctx = context.WithoutCancel(ctx)
+	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+		return tx.AppendAudit(ctx, at.event(a.now(), "refused", rerr))
+	})
+	if err != nil {
+		a.log.Error("audit refusal", "action", at.action, "err", err)
+	}
+}
+
+func (at *attempt) event(now time.Time, outcome string, rerr *Error) *store.AuditEvent {
+	ev := &store.AuditEvent{
+		At: now.UTC(), Actor: at.actor, Action: at.action, Outcome: outcome, Serial: at.serial,
+		SubjectRef: at.subjectRef, Profile: at.profile, RequestID: at.requestID, Details: at.details,
+	}
+	if rerr != nil {
+		ev.Code = kindName(rerr.Kind)
+		ev.Reason = rerr.Reason
+		if ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		ev.Details["message"] = rerr.Msg
+	}
+	return ev
+}
+
+func kindName(k Kind) string {
+	return [...]string{"internal", "invalid", "not_found", "conflict", "precondition", "unauthorized", "forbidden"}[k]
+}
+
+func (at *attempt) detail(k string, v any) {
+	if at.details == nil {
+		at.details = map[string]any{}
+	}
+	at.details[k] = v
+}

@@ -1,0 +1,329 @@
+package ca
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/store"
+)
+
+// Evidence is the pair of identity tokens a request carries.
+type Evidence struct {
+	PhoneToken   string
+	AccountToken string
+}
+
+// IdentityRequest is an issue or a reissue: a new key proved by a CSR and
+// a person proved by fresh phone and account evidence.
+type IdentityRequest struct {
+	RequestID    string
+	EnrollmentID string
+	CSR          []byte
+	Evidence     Evidence
+	Actor        string
+}
+
+// Issue is 발급: a first certificate for (subject, profile). It is refused
+// while the subject holds a live certificate for that profile, with a
+// pointer to reissue or renew (DESIGN.md "Life cycle rules").
+func (a *Authority) Issue(ctx context.Context, req IdentityRequest) (*Record, error) {
+	return a.identityIssue(ctx, PurposeIssue, req)
+}
+
+// Reissue is 재발급 after a lost key or forgotten password: fresh identity
+// evidence, a new key, the old notAfter kept, and the old certificate
+// revoked as superseded in the same transaction.
+func (a *Authority) Reissue(ctx context.Context, req IdentityRequest) (*Record, error) {
+	return a.identityIssue(ctx, PurposeReissue, req)
+}
+
+func (a *Authority) identityIssue(ctx context.Context, purpose string, req IdentityRequest) (*Record, error) {
+	at := &attempt{action: purpose, actor: req.Actor, requestID: req.RequestID}
+	hash := requestHash(purpose, []byte(req.EnrollmentID), req.CSR, []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
+
+	var out *Record
+	err := a.run(ctx, at, func(tx *store.Tx) error {
+		if rerr := checkRequestID(req.RequestID); rerr != nil {
+			return rerr
+		}
+		csr, keyType, rerr := parseCSR(req.CSR)
+		if rerr != nil {
+			return rerr
+		}
+		id, rerr := a.verifyIdentity(ctx, tx, at, req.EnrollmentID, purpose, req.Evidence, req.RequestID, hash)
+		if rerr != nil {
+			return rerr
+		}
+		if id.replay != nil {
+			out = id.replay
+			return nil
+		}
+		now := a.now().UTC().Truncate(time.Second)
+		if _, err := tx.ExpireLive(ctx, id.subjectRef, id.profile.Name, now); err != nil {
+			return err
+		}
+		live, err := tx.LiveCertificate(ctx, id.subjectRef, id.profile.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var notAfter time.Time
+		switch {
+		case purpose == PurposeIssue && live != nil:
+			at.serial = live.Serial
+			return refuse(KindConflict, "already_active",
+				"you already hold an active %s certificate (serial %s, valid until %s): use ReissueCertificate if the key is lost, or RenewCertificate from 30 days before expiry",
+				id.profile.Name, live.Serial, kstDate(live.NotAfter))
+		case purpose == PurposeReissue && live == nil:
+			return refuse(KindPrecondition, "nothing_to_reissue",
+				"no valid %s certificate to reissue (none was issued, or it expired or was revoked): issue a new certificate with IssueCertificate", id.profile.Name)
+		case purpose == PurposeReissue && live.Status == "suspended":
+			at.serial = live.Serial
+			return refuse(KindPrecondition, "suspended",
+				"certificate %s is suspended: resume it before reissuing", live.Serial)
+		case purpose == PurposeReissue:
+			at.serial = live.Serial
+			notAfter = live.NotAfter // the reissued certificate keeps the old expiry
+		default:
+			notAfter = id.profile.Validity.NotAfter(now)
+		}
+
+		spki, rerr := a.checkKeyFresh(ctx, tx, csr.PublicKey)
+		if rerr != nil {
+			return rerr
+		}
+		tmpl, err := id.profile.render(csr, subjectData{
+			CommonName:   fmt.Sprintf("%s()%s", id.ident.Name, raNumber(id.ident.Bank)),
+			ProfileOU:    id.profile.OU,
+			BankOU:       bankName(id.ident.Bank),
+			Organization: a.cfg.Organization,
+		})
+		if err != nil {
+			return err
+		}
+		c := &store.Certificate{
+			SubjectRef: id.subjectRef, Profile: id.profile.Name, SPKISHA256: spki, KeyType: keyType,
+			Operation: purpose, RequestID: req.RequestID, CreatedAt: now,
+			PhoneMasked: evidence.MaskPhone(id.ident.Phone), AccountMasked: evidence.MaskAccount(id.ident.Account), Bank: id.ident.Bank,
+		}
+		if err := a.signInto(tmpl, csr, c, now, notAfter); err != nil {
+			return err
+		}
+		if err := id.spend(ctx, tx, now); err != nil {
+			return err
+		}
+		return a.commit(ctx, tx, at, live, c, hash, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// verifiedIdentity is the outcome of an enrollment's evidence check.
+type verifiedIdentity struct {
+	enrollment *store.Enrollment
+	profile    *Profile
+	ident      *evidence.Identity
+	subjectRef string
+	replay     *Record
+}
+
+// spend marks the enrollment and both evidence tokens used.
+func (v *verifiedIdentity) spend(ctx context.Context, tx *store.Tx, now time.Time) error {
+	if err := tx.UseEnrollment(ctx, v.enrollment.ID, now); err != nil {
+		return err
+	}
+	ids := map[string]string{v.ident.JTIs[0]: string(evidence.KindPhone), v.ident.JTIs[1]: string(evidence.KindAccount)}
+	return tx.UseEvidence(ctx, v.enrollment.ID, now, ids)
+}
+
+// verifyIdentity checks an enrollment and its evidence (DESIGN.md "Identity
+// evidence"), then locks the subject so that competing requests for the same
+// person and profile run one after another. If requestID was already
+// answered, it returns that answer in replay instead.
+func (a *Authority) verifyIdentity(ctx context.Context, tx *store.Tx, at *attempt, enrollmentID, purpose string,
+	ev Evidence, requestID string, hash []byte) (*verifiedIdentity, *Error) {
+	if _, err := uuid.Parse(enrollmentID); err != nil {
+		return nil, refuse(KindInvalid, "bad_enrollment_id", "enrollment_id %q is not a UUID: call StartEnrollment first", enrollmentID)
+	}
+	e, err := tx.Enrollment(ctx, enrollmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(KindNotFound, "unknown_enrollment", "enrollment %s does not exist: call StartEnrollment first", enrollmentID)
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	at.profile = e.Profile
+	// The enrollment row lock orders retries of one request: the second
+	// sees the first's stored answer.
+	if rec, err := a.replay(ctx, tx, requestID, purpose, hash); err != nil || rec != nil {
+		return &verifiedIdentity{replay: rec}, asRefusal(err)
+	}
+	if e.Purpose != purpose {
+		return nil, refuse(KindInvalid, "wrong_purpose", "enrollment %s was started for %s, not %s: start a new enrollment with purpose %s", e.ID, e.Purpose, purpose, purpose)
+	}
+	profile, rerr := a.Profile(e.Profile)
+	if rerr != nil {
+		return nil, rerr
+	}
+	now := a.now()
+	if !now.Before(e.ExpiresAt) {
+		return nil, refuse(KindPrecondition, "enrollment_expired", "enrollment %s expired at %s: start a new enrollment and run the identity checks again", e.ID, e.ExpiresAt.Format(time.RFC3339))
+	}
+	ident, err := a.verifier.Verify(ev.PhoneToken, ev.AccountToken, e.Nonce)
+	if err != nil {
+		return nil, evidenceRefusal(err)
+	}
+	subjectRef, err := evidence.SubjectRef(a.cfg.SubjectKey, ident.CI)
+	if err != nil {
+		return nil, internal(err)
+	}
+	at.subjectRef = subjectRef
+	used, err := tx.EvidenceUsed(ctx, ident.JTIs)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if used {
+		return nil, refuse(KindUnauthorized, "evidence_replayed", "this identity evidence was already used: run the phone and account checks again")
+	}
+	if e.UsedAt != nil {
+		return nil, refuse(KindPrecondition, "enrollment_used", "enrollment %s was already used: start a new enrollment", e.ID)
+	}
+	if err := tx.LockKey(ctx, "subject:"+subjectRef+"/"+profile.Name); err != nil {
+		return nil, internal(err)
+	}
+	return &verifiedIdentity{enrollment: e, profile: profile, ident: ident, subjectRef: subjectRef}, nil
+}
+
+// checkKeyFresh enforces invariant 5: no key certified twice, and a key
+// revoked for keyCompromise blocked forever.
+func (a *Authority) checkKeyFresh(ctx context.Context, tx *store.Tx, pub any) ([]byte, *Error) {
+	spki, err := spkiHash(pub)
+	if err != nil {
+		return nil, internal(err)
+	}
+	certified, compromised, err := tx.KeyStatus(ctx, spki)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if compromised {
+		return nil, refuse(KindInvalid, "compromised_key", "this public key was reported compromised and can never be certified: generate a new key")
+	}
+	if certified {
+		return nil, refuse(KindInvalid, "reused_key", "this public key is already certified: generate a new key for every certificate")
+	}
+	return spki, nil
+}
+
+// signInto completes the template (serial, validity, revocation URLs),
+// signs it and fills the row. The row is inserted in the caller's
+// transaction, and the certificate is returned only after commit
+// (DESIGN.md invariant 1).
+func (a *Authority) signInto(tmpl *x509.Certificate, csr *x509.CertificateRequest, c *store.Certificate, notBefore, notAfter time.Time) error {
+	serial, err := newSerial()
+	if err != nil {
+		return err
+	}
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore = notBefore
+	tmpl.NotAfter = notAfter
+	if a.cfg.CRLBaseURL != "" {
+		tmpl.CRLDistributionPoints = []string{a.cfg.CRLBaseURL + "/" + a.signer.IssuerID + ".crl"}
+	}
+	if a.cfg.OCSPURL != "" {
+		tmpl.OCSPServer = []string{a.cfg.OCSPURL}
+	}
+	if a.cfg.IssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{a.cfg.IssuerURL}
+	}
+	cert, err := a.signer.sign(tmpl, csr, c.RequestID)
+	if err != nil {
+		return err
+	}
+	c.Serial = cert.SerialNumber.Text(16)
+	c.SubjectDN = cert.Subject.String()
+	c.NotBefore = cert.NotBefore
+	c.NotAfter = cert.NotAfter
+	c.DER = cert.Raw
+	c.IssuerID = a.signer.IssuerID
+	return nil
+}
+
+// newSerial returns 20 random bytes as a positive integer with the top bit
+// clear and the first byte non-zero, so the DER INTEGER is exactly 20
+// octets (RFC 5280 4.1.2.2 allows at most 20).
+func newSerial() (*big.Int, error) {
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	b[0] &= 0x7f
+	if b[0] == 0 {
+		b[0] = 0x01
+	}
+	return new(big.Int).SetBytes(b[:]), nil
+}
+
+// raNumber is the RA-assigned unique number after "()" in an NPKI common
+// name: "00", the 3-digit bank code, then 15 random digits.
+func raNumber(bank string) string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	digits := make([]byte, len(b))
+	for i, v := range b {
+		digits[i] = '0' + v%10
+	}
+	return "00" + bank + string(digits)
+}
+
+func kstDate(t time.Time) string { return t.In(kst).Format("2006-01-02 15:04:05 KST") }
+
+func internal(err error) *Error {
+	return &Error{Kind: KindInternal, Reason: "internal", Msg: err.Error()}
+}
+
+func asRefusal(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	if rerr, ok := AsError(err); ok {
+		return rerr
+	}
+	return internal(err)
+}
+
+// storeRefusal turns a constraint violation that lost a race into the same
+// refusal the code check would have given.
+func (a *Authority) storeRefusal(err error) error {
+	switch {
+	case errors.Is(err, store.ErrLiveExists):
+		return refuse(KindConflict, "already_active", "a live certificate for this subject and profile was issued concurrently: use ReissueCertificate or RenewCertificate")
+	case errors.Is(err, store.ErrKeyCertified):
+		return refuse(KindInvalid, "reused_key", "this public key is already certified: generate a new key for every certificate")
+	}
+	return err
+}
+
+// evidenceRefusal maps an evidence check failure to a refusal.
+func evidenceRefusal(err error) *Error {
+	var e *evidence.Error
+	if !errors.As(err, &e) {
+		return internal(err)
+	}
+	kind := KindUnauthorized
+	switch e.Reason {
+	case evidence.ReasonMalformed:
+		kind = KindInvalid
+	case evidence.ReasonMismatch:
+		kind = KindForbidden
+	}
+	return &Error{Kind: kind, Reason: "evidence_" + string(e.Reason), Msg: e.Msg}
+}

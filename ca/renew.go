@@ -1,0 +1,184 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/store"
+)
+
+// The gRPC methods proofs are bound to, so that a renewal proof cannot be
+// replayed as a revocation.
+const (
+	MethodRenew  = "/signet.v1.EnrollmentService/RenewCertificate"
+	MethodRevoke = "/signet.v1.EnrollmentService/RevokeCertificate"
+)
+
+// RenewalWindow is how long before notAfter renewal opens (DESIGN.md).
+const RenewalWindow = 30 * 24 * time.Hour
+
+// RenewRequest is 갱신: a new key's CSR and a proof signed by the current
+// certificate's key.
+type RenewRequest struct {
+	RequestID string
+	CSR       []byte
+	Proof     string
+	Actor     string
+}
+
+// Renew issues the successor of a certificate from 30 days before its
+// notAfter until notAfter; the new notAfter is the old one plus the
+// profile's validity, so remaining days carry over.
+func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error) {
+	at := &attempt{action: "renew", actor: req.Actor, requestID: req.RequestID}
+	hash := requestHash("renew", req.CSR, []byte(req.Proof))
+	var out *Record
+	err := a.run(ctx, at, func(tx *store.Tx) error {
+		if rerr := checkRequestID(req.RequestID); rerr != nil {
+			return rerr
+		}
+		csr, keyType, rerr := parseCSR(req.CSR)
+		if rerr != nil {
+			return rerr
+		}
+		old, p, rerr := a.verifyProof(ctx, tx, at, req.Proof, MethodRenew)
+		if rerr != nil {
+			return rerr
+		}
+		if rec, err := a.replay(ctx, tx, req.RequestID, "renew", hash); err != nil || rec != nil {
+			out = rec
+			return err
+		}
+		if p.Claims.Binding != proof.BindCSR(req.CSR) {
+			return refuse(KindUnauthorized, "proof_binding", "proof is not bound to this CSR: sign the proof with binding = hex SHA-256 of the new CSR")
+		}
+		now := a.now().UTC().Truncate(time.Second)
+		if rerr := renewable(old, now); rerr != nil {
+			return rerr
+		}
+		if err := a.spendProof(ctx, tx, old.Serial, p, now); err != nil {
+			return err
+		}
+		profile, rerr := a.Profile(old.Profile)
+		if rerr != nil {
+			return rerr
+		}
+		spki, rerr := a.checkKeyFresh(ctx, tx, csr.PublicKey)
+		if rerr != nil {
+			return rerr
+		}
+		tmpl, err := profile.render(csr, subjectData{})
+		if err != nil {
+			return err
+		}
+		// Renewal changes the key, not the holder: keep the exact subject.
+		tmpl.RawSubject = p.Certificate.RawSubject
+		c := &store.Certificate{
+			SubjectRef: old.SubjectRef, Profile: old.Profile, SPKISHA256: spki, KeyType: keyType,
+			Operation: "renew", RequestID: req.RequestID, CreatedAt: now,
+			PhoneMasked: old.PhoneMasked, AccountMasked: old.AccountMasked, Bank: old.Bank,
+		}
+		if err := a.signInto(tmpl, csr, c, now, profile.Validity.NotAfter(old.NotAfter)); err != nil {
+			return err
+		}
+		return a.commit(ctx, tx, at, old, c, hash, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// renewable applies DESIGN.md's renewal rules to the current certificate.
+func renewable(c *store.Certificate, now time.Time) *Error {
+	switch c.Status {
+	case "revoked":
+		return refuse(KindPrecondition, "revoked", "certificate %s is revoked and cannot be renewed: issue a new certificate", c.Serial)
+	case "suspended":
+		return refuse(KindPrecondition, "suspended", "certificate %s is suspended and cannot be renewed: resume it first", c.Serial)
+	case "expired":
+		return refuse(KindPrecondition, "expired", "certificate %s expired: a new issue is needed", c.Serial)
+	}
+	if !now.Before(c.NotAfter) {
+		return refuse(KindPrecondition, "expired", "certificate %s expired at %s: renewal is no longer possible, issue a new certificate", c.Serial, kstDate(c.NotAfter))
+	}
+	if opens := c.NotAfter.Add(-RenewalWindow); now.Before(opens) {
+		return refuse(KindPrecondition, "outside_renewal_window", "renewal of %s opens at %s (30 days before expiry at %s): try again then", c.Serial, kstDate(opens), kstDate(c.NotAfter))
+	}
+	return nil
+}
+
+// verifyProof checks a key-possession proof and locks the certificate it
+// was made with; the signing certificate must be byte-for-byte the one
+// Signet issued.
+func (a *Authority) verifyProof(ctx context.Context, tx *store.Tx, at *attempt, token, method string) (*store.Certificate, *proof.Verified, *Error) {
+	p, err := proof.Verify(token, a.cfg.Audience, method, a.now())
+	if err != nil {
+		return nil, nil, refuse(KindUnauthorized, "bad_proof", "%s", err.Error())
+	}
+	serial := p.Claims.Serial
+	at.serial = serial
+	c, err := tx.CertificateBySerial(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, refuse(KindNotFound, "unknown_serial", "no certificate with serial %s was issued by this Signet", serial)
+	}
+	if err != nil {
+		return nil, nil, internal(err)
+	}
+	at.subjectRef, at.profile = c.SubjectRef, c.Profile
+	if !bytes.Equal(c.DER, p.Certificate.Raw) {
+		return nil, nil, refuse(KindUnauthorized, "bad_proof", "the certificate in the proof's x5c is not the one Signet issued with serial %s", serial)
+	}
+	return c, p, nil
+}
+
+// spendProof makes a proof single use (DESIGN.md invariant 4).
+func (a *Authority) spendProof(ctx context.Context, tx *store.Tx, serial string, p *proof.Verified, now time.Time) error {
+	err := tx.UseEvidence(ctx, "", now, map[string]string{"proof/" + serial + "/" + p.Claims.JTI: "proof"})
+	if errors.Is(err, store.ErrEvidenceUsed) {
+		return refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one")
+	}
+	return err
+}
+
+// commit records c, revoking old (if any) as superseded by it, audits the
+// change and remembers the answer, all in the caller's transaction.
+func (a *Authority) commit(ctx context.Context, tx *store.Tx, at *attempt, old, c *store.Certificate, hash []byte, out **Record) error {
+	now := c.CreatedAt
+	if old != nil {
+		// Revoke first: the one-live index would refuse the new row.
+		if err := tx.Revoke(ctx, old.Serial, now, ReasonSuperseded, c.Serial); err != nil {
+			return err
+		}
+		c.Replaces = old.Serial
+		at.detail("replaces", old.Serial)
+	}
+	if err := tx.InsertCertificate(ctx, c); err != nil {
+		return a.storeRefusal(err)
+	}
+	at.serial = c.Serial
+	at.detail("not_after", c.NotAfter)
+	if err := tx.AppendAudit(ctx, at.event(now, "ok", nil)); err != nil {
+		return err
+	}
+	if err := a.saveResult(ctx, tx, c.RequestID, at.action, hash, result{Serial: c.Serial, Replaced: c.Replaces}); err != nil {
+		return err
+	}
+	*out = a.record(c, c.Replaces)
+	return nil
+}
+
+// normalizeSerial accepts upper case and leading zeros from people.
+func normalizeSerial(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "0x")
+	s = strings.ReplaceAll(s, ":", "")
+	if t := strings.TrimLeft(s, "0"); t != "" {
+		return t
+	}
+	return s
+}

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Enrollment is a nonce handed to a client for one operation.
+type Enrollment struct {
+	ID        string
+	Nonce     string
+	Purpose   string
+	Profile   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// CreateEnrollment stores a new enrollment.
+func (db *DB) CreateEnrollment(ctx context.Context, e *Enrollment) error {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	_, err := db.pool.Exec(ctx, `INSERT INTO enrollments (id, nonce, purpose, profile, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.ID, e.Nonce, e.Purpose, e.Profile, e.CreatedAt, e.ExpiresAt)
+	return err
+}
+
+// Enrollment reads and locks an enrollment so that two calls cannot both
+// consume it.
+func (t *Tx) Enrollment(ctx context.Context, id string) (*Enrollment, error) {
+	var e Enrollment
+	err := t.tx.QueryRow(ctx, `SELECT id::text, nonce, purpose, profile, created_at, expires_at, used_at
+		FROM enrollments WHERE id = $1 FOR UPDATE`, id).
+		Scan(&e.ID, &e.Nonce, &e.Purpose, &e.Profile, &e.CreatedAt, &e.ExpiresAt, &e.UsedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &e, nil
+}
+
+// UseEnrollment marks an enrollment consumed.
+func (t *Tx) UseEnrollment(ctx context.Context, id string, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE enrollments SET used_at = $2 WHERE id = $1`, id, at)
+	return err
+}
+
+// UseEvidence records evidence ids ("<issuer>/<jti>") as spent; a second
+// use of any of them returns ErrEvidenceUsed (DESIGN.md invariant 4).
+func (t *Tx) UseEvidence(ctx context.Context, enrollmentID string, at time.Time, ids map[string]string) error {
+	for id, kind := range ids {
+		_, err := t.tx.Exec(ctx, `INSERT INTO used_evidence (id, kind, enrollment_id, used_at)
+			VALUES ($1, $2, $3, $4)`, id, kind, enrollmentID, at)
+		if err != nil {
+			return uniqueViolation(err)
+		}
+	}
+	return nil
+}
+
+// EvidenceUsed reports whether any of the ids was spent before.
+func (t *Tx) EvidenceUsed(ctx context.Context, ids []string) (bool, error) {
+	var used bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM used_evidence WHERE id = ANY($1))`, ids).Scan(&used)
+	return used, err
+}
