@@ -1,0 +1,132 @@
+package evidence
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Field validators. They are shared by Verify and by the dev simulator so that
+// what the simulator accepts as input is exactly what Verify accepts in a
+// token. Their errors name the field and the expected form, never the value
+// (DESIGN.md, invariant 7).
+
+// Carriers are the mobile carriers a phone check may report (DESIGN.md,
+// "Identity evidence": SKT, KT, LGU and their MVNOs).
+var Carriers = []string{"SKT", "KT", "LGU", "SKT_MVNO", "KT_MVNO", "LGU_MVNO"}
+
+// CILen is the length of a CI (연계정보): base64 of 64 bytes.
+const CILen = 88
+
+const maxNameRunes = 100
+
+// NormalizeName returns name in Unicode NFC with surrounding whitespace
+// removed and inner runs of whitespace collapsed to one space. Providers may
+// send decomposed Hangul (NFD) or padded names; the same person must compare
+// equal across the phone and account checks.
+func NormalizeName(name string) string {
+	return strings.Join(strings.Fields(norm.NFC.String(name)), " ")
+}
+
+// ValidName checks that a (normalized) name is present, short and printable.
+func ValidName(name string) error {
+	n := NormalizeName(name)
+	if n == "" {
+		return errors.New("name is missing")
+	}
+	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > maxNameRunes {
+		return errors.New("name must be valid UTF-8 of at most 100 characters")
+	}
+	for _, r := range n {
+		if !unicode.IsPrint(r) {
+			return errors.New("name contains control or unprintable characters")
+		}
+	}
+	return nil
+}
+
+// ValidBirth checks that s is a real calendar date written YYYYMMDD, from 1900
+// on and not in the future.
+func ValidBirth(s string) error {
+	if len(s) != 8 || !allDigits(s) {
+		return errors.New("birth date must be 8 digits YYYYMMDD")
+	}
+	// time.Parse rejects days that do not exist (e.g. 20230230).
+	t, err := time.Parse("20060102", s)
+	if err != nil {
+		return errors.New("birth date is not a real date (YYYYMMDD)")
+	}
+	if t.Year() < 1900 || t.After(time.Now()) {
+		return errors.New("birth date must be between 1900 and today")
+	}
+	return nil
+}
+
+// ValidPhone checks a Korean mobile number: 010, 011, 016, 017, 018 or 019
+// followed by 7 or 8 digits, digits only.
+func ValidPhone(s string) error {
+	if !allDigits(s) || len(s) < 10 || len(s) > 11 {
+		return errors.New("phone number must be 10 or 11 digits without separators (010 and 8 digits)")
+	}
+	switch s[:3] {
+	case "010", "011", "016", "017", "018", "019":
+		return nil
+	}
+	return errors.New("phone number must start with 010, 011, 016, 017, 018 or 019")
+}
+
+// ValidCarrier checks that s is one of Carriers.
+func ValidCarrier(s string) error {
+	for _, c := range Carriers {
+		if s == c {
+			return nil
+		}
+	}
+	return errors.New("carrier must be one of " + strings.Join(Carriers, ", "))
+}
+
+// ValidBank checks a bank code: exactly 3 digits (e.g. 004 KB, 088 Shinhan).
+func ValidBank(s string) error {
+	if len(s) != 3 || !allDigits(s) {
+		return errors.New("bank code must be 3 digits, e.g. 004")
+	}
+	return nil
+}
+
+// ValidAccount checks an account number: 6 to 16 digits, no separators.
+func ValidAccount(s string) error {
+	if len(s) < 6 || len(s) > 16 || !allDigits(s) {
+		return errors.New("account number must be 6 to 16 digits without separators")
+	}
+	return nil
+}
+
+// ValidCI checks a CI: exactly 88 characters of standard base64 encoding 64
+// bytes.
+func ValidCI(s string) error {
+	if len(s) != CILen {
+		return errors.New("CI must be 88 characters of base64")
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != 64 {
+		return errors.New("CI must be base64 of 64 bytes")
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

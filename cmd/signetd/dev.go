@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/server"
+	"github.com/signet-ca/signet/store/devcluster"
+)
+
+// Dev-mode defaults: loopback only, so that a dev CA with simulated
+// identity checks is never reachable from another machine.
+const (
+	devGRPCAddr = "127.0.0.1:9443"
+	devHTTPAddr = "127.0.0.1:9080"
+	devOrg      = "Signet"
+)
+
+// devConfig prepares the embedded default: a private PostgreSQL cluster
+// (unless DATABASE_URL names one), a dev root + intermediate, a TLS server
+// certificate from the dev CA, and a subject key, all under the state dir.
+func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config, func(), error) {
+	dir, err := filepath.Abs(f.stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() {}
+	dbURL := os.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		cluster, err := devcluster.Start(ctx, devcluster.Options{Dir: filepath.Join(dir, "pg"), Logf: func(format string, args ...any) {
+			log.Info(fmt.Sprintf(format, args...))
+		}})
+		if err != nil {
+			return nil, nil, err
+		}
+		dbURL = cluster.URL()
+		cleanup = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(sctx); err != nil {
+				log.Error("stop dev PostgreSQL", "err", err)
+			}
+		}
+	}
+	files, err := devca.Ensure(dir, devOrg, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("dev CA: %w", err)
+	}
+	subjectKey := filepath.Join(dir, "subject.key")
+	if err := ensureSubjectKey(subjectKey); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cfg := &server.Config{
+		Audience: "signet-dev", Organization: devOrg, DatabaseURL: dbURL,
+		GRPCAddr: pick(f.grpcAddr, devGRPCAddr), HTTPAddr: pick(f.httpAddr, devHTTPAddr),
+		SubjectKeyFile: subjectKey,
+		Signer:         ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
+		DevProviders:   true,
+	}
+	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
+	cfg.CRLBaseURL = "http://" + cfg.HTTPAddr + "/crl"
+	cfg.OCSPURL = "http://" + cfg.HTTPAddr + "/ocsp"
+	cfg.Profiles = ca.DefaultProfiles()
+	if f.validity != "" {
+		v, err := ca.ParseValidity(f.validity)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		for _, p := range cfg.Profiles {
+			p.Validity = v
+		}
+	}
+	return cfg, cleanup, nil
+}
+
+func pick(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+func ensureSubjectKey(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600)
+}
+
+func printDevBanner(stateDir, grpcAddr, httpAddr string) {
+	fmt.Printf(`
+Signet dev CA is running (simulated phone and account checks; not for production).
+  gRPC over TLS  %s   trust anchor: %s
+  HTTP           %s   GET /healthz
+
+Enroll a one-year personal-banking certificate:
+  printf 'Sign3t!pass' > /tmp/signet-pw
+  go run ./cmd/signet --server %s --ca-file %s enroll --profile personal-banking \
+    --name 홍길동 --birth 19900101 --phone 01012345678 --carrier SKT \
+    --bank 004 --account 12345678901234 --password-file /tmp/signet-pw
+
+`, grpcAddr, filepath.Join(stateDir, "root.pem"), httpAddr, grpcAddr, filepath.Join(stateDir, "root.pem"))
+}

@@ -1,0 +1,171 @@
+// Command signetd is the Signet certificate authority server.
+//
+//	signetd --dev [--state-dir DIR] [--validity DURATION]   dev CA, private PostgreSQL, simulated providers
+//	signetd --config FILE                                   production
+//	signetd migrate up|down|version [--dev --state-dir DIR | --config FILE]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/signet-ca/signet/server"
+	"github.com/signet-ca/signet/store"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "signetd:", err)
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	dev      bool
+	stateDir string
+	validity string
+	config   string
+	grpcAddr string
+	httpAddr string
+	logLevel string
+}
+
+func parseFlags(name string, args []string) (*flags, []string, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.BoolVar(&f.dev, "dev", false, "run the embedded dev CA: private PostgreSQL (unless DATABASE_URL is set), dev root + intermediate, simulated identity providers")
+	fs.StringVar(&f.stateDir, "state-dir", "var/signet", "dev mode: where the dev CA, database cluster and trust anchor (root.pem) live")
+	fs.StringVar(&f.validity, "validity", "", "dev mode: override every profile's validity (e.g. 240h) so renewal can be tried at once; demos and tests only")
+	fs.StringVar(&f.config, "config", "", "production configuration file (JSON)")
+	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "override the gRPC listen address (dev default 127.0.0.1:9443)")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "override the HTTP listen address (dev default 127.0.0.1:9080)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if f.dev == (f.config != "") {
+		return nil, nil, errors.New("give exactly one of --dev or --config FILE")
+	}
+	if f.validity != "" && !f.dev {
+		return nil, nil, errors.New("--validity is for dev mode only")
+	}
+	return f, fs.Args(), nil
+}
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrateCmd(args[1:])
+	}
+	f, rest, err := parseFlags("signetd", args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected argument %q (commands: migrate)", rest[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, cleanup, err := loadConfig(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	b, err := server.Build(ctx, cfg, time.Now, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "issuer", b.Authority.Signer().IssuerID)
+	if f.dev {
+		printDevBanner(f.stateDir, grpcLis.Addr().String(), httpLis.Addr().String())
+	}
+	return b.Serve(ctx, grpcLis, httpLis)
+}
+
+func loadConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config, func(), error) {
+	if f.dev {
+		return devConfig(ctx, f, log)
+	}
+	cfg, err := server.LoadConfig(f.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		cfg.DatabaseURL = u
+	}
+	if f.grpcAddr != "" {
+		cfg.GRPCAddr = f.grpcAddr
+	}
+	if f.httpAddr != "" {
+		cfg.HTTPAddr = f.httpAddr
+	}
+	return cfg, func() {}, nil
+}
+
+func migrateCmd(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: signetd migrate up|down|version [--dev --state-dir DIR | --config FILE]")
+	}
+	verb := args[0]
+	f, _, err := parseFlags("signetd migrate", args[1:])
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, cleanup, err := loadConfig(context.Background(), f, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	m, err := store.NewMigrator(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch verb {
+	case "up":
+		err = m.Up()
+	case "down":
+		err = m.Down()
+	case "version":
+	default:
+		return fmt.Errorf("unknown migrate command %q: use up, down or version", verb)
+	}
+	if err != nil {
+		return err
+	}
+	v, dirty, err := m.Version()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("schema version %d", v)
+	if dirty {
+		fmt.Print(" (dirty: a migration failed half-way; fix it, then `migrate down` and `up`)")
+	}
+	fmt.Println()
+	return nil
+}

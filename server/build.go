@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	"github.com/signet-ca/signet/store"
+)
+
+// Built is a ready-to-serve Signet and what it was built from.
+type Built struct {
+	*Server
+	Authority *ca.Authority
+	DB        *store.DB
+}
+
+// Build migrates the database under golang-migrate's advisory lock, loads
+// the signer through KMS, and wires the core and the listeners. now is the
+// clock (time.Now in production; tests move it).
+func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logger) (*Built, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if err := store.MigrateUp(c.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	db, err := store.Open(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	b, err := build(ctx, c, db, now, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger) (*Built, error) {
+	signer, err := ca.NewSigner(ctx, c.Signer)
+	if err != nil {
+		return nil, err
+	}
+	iss := signer.Issuer()
+	if err := db.UpsertIssuer(ctx, signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
+		return nil, err
+	}
+	subjectKey, err := readSubjectKey(c.SubjectKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	providers, err := c.providers()
+	if err != nil {
+		return nil, err
+	}
+	var sim *devprovider.Simulator
+	if c.DevProviders {
+		if sim, err = devprovider.New(c.Audience, now); err != nil {
+			return nil, err
+		}
+		providers = append(providers, sim.Providers()...)
+	}
+	if len(providers) == 0 {
+		return nil, errors.New("no identity providers configured")
+	}
+	verifier, err := evidence.NewVerifier(c.Audience, providers, now)
+	if err != nil {
+		return nil, err
+	}
+	profiles := c.Profiles
+	if len(profiles) == 0 {
+		profiles = ca.DefaultProfiles()
+	}
+	authority, err := ca.New(ca.Config{
+		Audience: c.Audience, SubjectKey: subjectKey, Organization: c.Organization, Profiles: profiles,
+		CRLBaseURL: c.CRLBaseURL, OCSPURL: c.OCSPURL,
+	}, db, signer, verifier, now, log)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	srv, err := New(Options{
+		Authority: authority, DB: db, DevIdentity: sim, Log: log,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Built{Server: srv, Authority: authority, DB: db}, nil
+}
+
+// Close releases the database.
+func (b *Built) Close() { b.DB.Close() }

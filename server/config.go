@@ -1,0 +1,114 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.step.sm/crypto/pemutil"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/evidence"
+)
+
+// Config is signetd's configuration file (JSON). `signetd --dev` builds one
+// in code; `signetd --config FILE` reads it. DATABASE_URL in the
+// environment overrides databaseURL.
+type Config struct {
+	Audience     string `json:"audience"`
+	Organization string `json:"organization"`
+	DatabaseURL  string `json:"databaseURL,omitempty"`
+	GRPCAddr     string `json:"grpcAddr"`
+	HTTPAddr     string `json:"httpAddr"`
+	TLS          struct {
+		Cert string `json:"cert"` // PEM chain presented to clients
+		Key  string `json:"key"`
+	} `json:"tls"`
+	// SubjectKeyFile holds the hex HMAC key for subject_ref (≥ 32 bytes).
+	SubjectKeyFile string           `json:"subjectKeyFile"`
+	Signer         ca.SignerConfig  `json:"signer"`
+	Providers      []ProviderConfig `json:"providers"`
+	Profiles       []*ca.Profile    `json:"profiles,omitempty"`
+	CRLBaseURL     string           `json:"crlBaseURL,omitempty"`
+	OCSPURL        string           `json:"ocspURL,omitempty"`
+	// DevProviders enables the simulated identity providers. Only --dev
+	// may set it; a configuration file that asks for it is refused.
+	DevProviders bool `json:"devProviders,omitempty"`
+}
+
+// ProviderConfig trusts one identity provider's key for one kind of check.
+type ProviderConfig struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`      // phone or account
+	PublicKey string `json:"publicKey"` // PEM file
+}
+
+// LoadConfig reads a production configuration file.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.DevProviders {
+		return nil, fmt.Errorf("config %s: devProviders is refused outside --dev: simulated identity checks would let anyone obtain a certificate", path)
+	}
+	for _, p := range c.Providers {
+		if strings.HasPrefix(p.ID, "dev-") {
+			return nil, fmt.Errorf("config %s: provider %q looks like a dev provider, which a production start refuses", path, p.ID)
+		}
+	}
+	if len(c.Providers) == 0 {
+		return nil, fmt.Errorf("config %s: no identity providers: trust at least one phone and one account provider", path)
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	var missing []string
+	for name, v := range map[string]string{
+		"audience": c.Audience, "organization": c.Organization, "grpcAddr": c.GRPCAddr, "httpAddr": c.HTTPAddr,
+		"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "subjectKeyFile": c.SubjectKeyFile, "databaseURL (or DATABASE_URL)": c.DatabaseURL,
+	} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (c *Config) providers() ([]evidence.Provider, error) {
+	var out []evidence.Provider
+	for _, p := range c.Providers {
+		key, err := pemutil.Read(p.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: public key %s: %w", p.ID, p.PublicKey, err)
+		}
+		out = append(out, evidence.Provider{ID: p.ID, Kind: evidence.Kind(p.Kind), Key: key})
+	}
+	return out, nil
+}
+
+func readSubjectKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("subject key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 32 {
+		return nil, errors.New("subject key: want at least 32 bytes, hex encoded (`openssl rand -hex 32`)")
+	}
+	return key, nil
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/signet-ca/signet/ca"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+)
+
+// enrollmentService is the thin gRPC face of ca.Authority: decode, call
+// the core, map errors.
+type enrollmentService struct {
+	signetv1.UnimplementedEnrollmentServiceServer
+	ca  *ca.Authority
+	log *slog.Logger
+}
+
+var _ signetv1.EnrollmentServiceServer = (*enrollmentService)(nil)
+
+var purposes = map[signetv1.EnrollmentPurpose]string{
+	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE:   ca.PurposeIssue,
+	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE: ca.PurposeReissue,
+	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE:  ca.PurposeRevoke,
+}
+
+func (s *enrollmentService) StartEnrollment(ctx context.Context, req *signetv1.StartEnrollmentRequest) (*signetv1.StartEnrollmentResponse, error) {
+	purpose, ok := purposes[req.GetPurpose()]
+	if !ok {
+		return nil, invalid("purpose is required: ENROLLMENT_PURPOSE_ISSUE, _REISSUE or _REVOKE")
+	}
+	e, err := s.ca.StartEnrollment(ctx, req.GetProfile(), purpose)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.StartEnrollmentResponse{
+		EnrollmentId: e.ID, Nonce: e.Nonce, ExpiresAt: timestamppb.New(e.ExpiresAt), Audience: e.Audience,
+	}, nil
+}
+
+func identityRequest(ctx context.Context, requestID, enrollmentID string, csr []byte, ev *signetv1.IdentityEvidence) ca.IdentityRequest {
+	return ca.IdentityRequest{
+		RequestID: requestID, EnrollmentID: enrollmentID, CSR: csr, Actor: actor(ctx),
+		Evidence: ca.Evidence{PhoneToken: ev.GetPhoneToken(), AccountToken: ev.GetAccountToken()},
+	}
+}
+
+func (s *enrollmentService) IssueCertificate(ctx context.Context, req *signetv1.IssueCertificateRequest) (*signetv1.IssueCertificateResponse, error) {
+	r, err := s.ca.Issue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.IssueCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *enrollmentService) ReissueCertificate(ctx context.Context, req *signetv1.ReissueCertificateRequest) (*signetv1.ReissueCertificateResponse, error) {
+	r, err := s.ca.Reissue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.ReissueCertificateResponse{Certificate: certificateProto(r, false), ReplacedSerial: r.ReplacedSerial}, nil
+}
+
+func (s *enrollmentService) RenewCertificate(ctx context.Context, req *signetv1.RenewCertificateRequest) (*signetv1.RenewCertificateResponse, error) {
+	r, err := s.ca.Renew(ctx, ca.RenewRequest{RequestID: req.GetRequestId(), CSR: req.GetCsr(), Proof: req.GetProof(), Actor: actor(ctx)})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.RenewCertificateResponse{Certificate: certificateProto(r, false), ReplacedSerial: r.ReplacedSerial}, nil
+}
+
+func (s *enrollmentService) RevokeCertificate(ctx context.Context, req *signetv1.RevokeCertificateRequest) (*signetv1.RevokeCertificateResponse, error) {
+	if req.GetAuthorization() == nil {
+		return nil, invalid("authorization is required: a proof signed by the certificate's key, or identity evidence when the key is lost")
+	}
+	id := req.GetIdentity()
+	r, err := s.ca.Revoke(ctx, ca.RevokeRequest{
+		RequestID: req.GetRequestId(), Serial: req.GetSerial(), Reason: int(req.GetReason()), Proof: req.GetProof(),
+		EnrollmentID: id.GetEnrollmentId(), Actor: actor(ctx),
+		Evidence: ca.Evidence{PhoneToken: id.GetEvidence().GetPhoneToken(), AccountToken: id.GetEvidence().GetAccountToken()},
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.RevokeCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *enrollmentService) GetCertificate(ctx context.Context, req *signetv1.GetCertificateRequest) (*signetv1.GetCertificateResponse, error) {
+	r, err := s.ca.GetCertificate(ctx, req.GetSerial())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.GetCertificateResponse{Certificate: certificateProto(r, true)}, nil
+}
+
+// actor names the caller in the audit log. Subscribers are anonymous at
+// the transport; their identity is what the evidence or proof proves.
+func actor(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+			return "subscriber@" + host
+		}
+	}
+	return "subscriber"
+}

@@ -1,0 +1,159 @@
+// Package server wires Signet's gRPC and HTTP listeners around the domain
+// core: TLS, health, reflection, message limits and the services.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/store"
+)
+
+// MaxMessageSize bounds every gRPC message. A CSR, two evidence tokens and
+// a proof fit in a few KiB; anything near this is an attack or a mistake,
+// refused by gRPC with ResourceExhausted before it reaches a handler.
+const MaxMessageSize = 256 << 10
+
+// Server holds the listeners.
+type Server struct {
+	grpc   *grpc.Server
+	http   *http.Server
+	health *health.Server
+	db     *store.DB
+	log    *slog.Logger
+}
+
+// Options are the parts the server is built from.
+type Options struct {
+	Authority *ca.Authority
+	DB        *store.DB
+	TLS       *tls.Config
+	// DevIdentity, when set, serves the simulated providers (dev only).
+	DevIdentity *devprovider.Simulator
+	Log         *slog.Logger
+}
+
+// New builds the gRPC and HTTP servers.
+func New(o Options) (*Server, error) {
+	if o.Authority == nil || o.DB == nil || o.TLS == nil {
+		return nil, errors.New("server: authority, database and TLS config are required")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	g := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(o.TLS)),
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.ConnectionTimeout(10*time.Second),
+		grpc.ChainUnaryInterceptor(logCalls(o.Log)),
+	)
+	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
+	if o.DevIdentity != nil {
+		signetv1.RegisterDevIdentityServiceServer(g, &devIdentityService{sim: o.DevIdentity})
+	}
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(g, hs)
+	reflection.Register(g)
+
+	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+// HTTPHandler returns the HTTP mux so that later features (CRL, OCSP) can
+// be mounted and tests can call it.
+func (s *Server) HTTPHandler() *http.ServeMux { return s.http.Handler.(*http.ServeMux) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Serve runs both listeners until ctx ends, then stops gracefully.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(grpcLis) }()
+	go func() {
+		if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	go s.watchHealth(ctx)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		s.stop()
+		return err
+	}
+	s.stop()
+	return nil
+}
+
+func (s *Server) stop() {
+	s.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+}
+
+// watchHealth reports NOT_SERVING while the database does not answer, so
+// that a load balancer routes around a replica that cannot record.
+func (s *Server) watchHealth(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := s.db.Ping(pctx); err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		cancel()
+		s.health.SetServingStatus("", st)
+		s.health.SetServingStatus(signetv1.EnrollmentService_ServiceDesc.ServiceName, st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logCalls logs each call's method, code and duration; never its payload,
+// which carries personal data (DESIGN.md invariant 7).
+func logCalls(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		log.DebugContext(ctx, "rpc", "method", info.FullMethod, "code", codeOf(err).String(), "took", time.Since(start))
+		return resp, err
+	}
+}
