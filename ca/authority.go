@@ -134,14 +134,17 @@ const (
 // StartEnrollment hands out a nonce that the identity providers must bind
 // their evidence to, so that evidence cannot be replayed into another
 // request.
-func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose string) (*Enrollment, error) {
-	if _, err := a.Profile(profile); err != nil {
-		return nil, err
+func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose, actor string) (*Enrollment, error) {
+	if _, rerr := a.Profile(profile); rerr != nil {
+		a.auditRefusal(ctx, &attempt{action: "start_enrollment", actor: actor, profile: profile}, rerr)
+		return nil, rerr
 	}
 	switch purpose {
 	case PurposeIssue, PurposeReissue, PurposeRevoke:
 	default:
-		return nil, refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue or revoke")
+		rerr := refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue or revoke")
+		a.auditRefusal(ctx, &attempt{action: "start_enrollment", actor: actor, profile: profile}, rerr)
+		return nil, rerr
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -297,6 +300,14 @@ func (a *Authority) auditRefusal(ctx context.Context, at *attempt, rerr *Error) 
 	if err != nil {
 		a.log.Error("audit refusal", "action", at.action, "err", err)
 	}
+}
+
+// AuditTransportRefusal records a call that gRPC refused before any
+// handler ran, such as an oversized message, so that even those attempts
+// leave a trace.
+func (a *Authority) AuditTransportRefusal(ctx context.Context, method, actor, reason, msg string) {
+	at := &attempt{action: method, actor: actor}
+	a.auditRefusal(ctx, at, &Error{Kind: KindInvalid, Reason: reason, Msg: msg})
 }
 
 func (at *attempt) event(now time.Time, outcome string, rerr *Error) *store.AuditEvent {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -249,12 +251,23 @@ func (a *Authority) signInto(tmpl *x509.Certificate, csr *x509.CertificateReques
 		return err
 	}
 	c.Serial = cert.SerialNumber.Text(16)
-	c.SubjectDN = cert.Subject.String()
+	c.SubjectDN = SubjectString(cert)
 	c.NotBefore = cert.NotBefore
 	c.NotAfter = cert.NotAfter
 	c.DER = cert.Raw
 	c.IssuerID = a.signer.IssuerID
 	return nil
+}
+
+// SubjectString renders the subject from its raw RDN sequence: pkix.Name
+// folds repeated OUs into one multi-valued RDN when printed, which would
+// misstate NPKI's separate OU=<bank>,OU=<profile> RDNs.
+func SubjectString(cert *x509.Certificate) string {
+	var rdns pkix.RDNSequence
+	if _, err := asn1.Unmarshal(cert.RawSubject, &rdns); err != nil {
+		return cert.Subject.String()
+	}
+	return rdns.String()
 }
 
 // newSerial returns 20 random bytes as a positive integer with the top bit

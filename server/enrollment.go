@@ -33,7 +33,7 @@ func (s *enrollmentService) StartEnrollment(ctx context.Context, req *signetv1.S
 	if !ok {
 		return nil, invalid("purpose is required: ENROLLMENT_PURPOSE_ISSUE, _REISSUE or _REVOKE")
 	}
-	e, err := s.ca.StartEnrollment(ctx, req.GetProfile(), purpose)
+	e, err := s.ca.StartEnrollment(ctx, req.GetProfile(), purpose, actor(ctx))
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}

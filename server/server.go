@@ -61,6 +61,7 @@ func New(o Options) (*Server, error) {
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.ChainUnaryInterceptor(logCalls(o.Log)),
+		grpc.StatsHandler(transportAudit{ca: o.Authority}),
 	)
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
 	if o.DevIdentity != nil {

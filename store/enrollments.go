@@ -49,7 +49,7 @@ func (t *Tx) UseEnrollment(ctx context.Context, id string, at time.Time) error {
 func (t *Tx) UseEvidence(ctx context.Context, enrollmentID string, at time.Time, ids map[string]string) error {
 	for id, kind := range ids {
 		_, err := t.tx.Exec(ctx, `INSERT INTO used_evidence (id, kind, enrollment_id, used_at)
-			VALUES ($1, $2, $3, $4)`, id, kind, enrollmentID, at)
+			VALUES ($1, $2, nullif($3, '')::uuid, $4)`, id, kind, enrollmentID, at)
 		if err != nil {
 			return uniqueViolation(err)
 		}

@@ -1,0 +1,87 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signet-ca/signet/store"
+	"github.com/signet-ca/signet/store/storetest"
+)
+
+func TestMigrations_DownAndUpAgain(t *testing.T) {
+	u := storetest.NewDatabase(t)
+	m, err := store.NewMigrator(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, dirty, err := m.Version(); err != nil || dirty || v != 1 {
+		t.Fatalf("version = %d dirty=%v err=%v, want 1 clean", v, dirty, err)
+	}
+	if err := m.Down(); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if v, _, _ := m.Version(); v != 0 {
+		t.Fatalf("after down: version %d, want 0", v)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+}
+
+func TestAuditEvents_AppendOnly(t *testing.T) {
+	db, u := storetest.Open(t)
+	ctx := context.Background()
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		return tx.AppendAudit(ctx, &store.AuditEvent{At: time.Now(), Actor: "test", Action: "issue", Outcome: "ok"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		"UPDATE audit_events SET actor = 'mallory'",
+		"DELETE FROM audit_events",
+		"TRUNCATE audit_events",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want append-only refusal", stmt, err)
+		}
+	}
+}
+
+func TestCertificates_OneLivePerSubjectProfile(t *testing.T) {
+	db, _ := storetest.Open(t)
+	ctx := context.Background()
+	if err := db.UpsertIssuer(ctx, "iss", "CN=Test", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(serial string, spki byte) *store.Certificate {
+		return &store.Certificate{Serial: serial, SubjectRef: "sr1_x", Profile: "personal-banking", SubjectDN: "CN=x",
+			NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), SPKISHA256: []byte{spki}, KeyType: "rsa2048",
+			DER: []byte{1}, IssuerID: "iss", Operation: "issue", RequestID: "req-" + serial, CreatedAt: time.Now()}
+	}
+	insert := func(c *store.Certificate) error {
+		return db.InTx(ctx, func(tx *store.Tx) error { return tx.InsertCertificate(ctx, c) })
+	}
+	if err := insert(mk("a1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(mk("a2", 2)); !errors.Is(err, store.ErrLiveExists) {
+		t.Fatalf("second live certificate: err = %v, want ErrLiveExists", err)
+	}
+	c := mk("a3", 1)
+	c.Profile = "personal-general"
+	if err := insert(c); !errors.Is(err, store.ErrKeyCertified) {
+		t.Fatalf("same key twice: err = %v, want ErrKeyCertified", err)
+	}
+}
