@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -269,15 +270,15 @@ func (h *harness) counts() map[string]int {
 	h.t.Helper()
 	out := map[string]int{}
 	for name, q := range map[string]string{
-		"certificates":      "SELECT count(*) FROM certificates",
-		"live":              "SELECT count(*) FROM certificates WHERE status IN ('active','suspended')",
-		"revoked":           "SELECT count(*) FROM certificates WHERE status = 'revoked'",
-		"used_evidence":     "SELECT count(*) FROM used_evidence",
-		"used_enrollments":  "SELECT count(*) FROM enrollments WHERE used_at IS NOT NULL",
-		"idempotency_keys":  "SELECT count(*) FROM idempotency_keys",
-		"compromised_keys":  "SELECT count(*) FROM compromised_keys",
-		"audit_ok":          "SELECT count(*) FROM audit_events WHERE outcome = 'ok'",
-		"audit_refused":     "SELECT count(*) FROM audit_events WHERE outcome = 'refused'",
+		"certificates":     "SELECT count(*) FROM certificates",
+		"live":             "SELECT count(*) FROM certificates WHERE status IN ('active','suspended')",
+		"revoked":          "SELECT count(*) FROM certificates WHERE status = 'revoked'",
+		"used_evidence":    "SELECT count(*) FROM used_evidence",
+		"used_enrollments": "SELECT count(*) FROM enrollments WHERE used_at IS NOT NULL",
+		"idempotency_keys": "SELECT count(*) FROM idempotency_keys",
+		"compromised_keys": "SELECT count(*) FROM compromised_keys",
+		"audit_ok":         "SELECT count(*) FROM audit_events WHERE outcome = 'ok'",
+		"audit_refused":    "SELECT count(*) FROM audit_events WHERE outcome = 'refused'",
 	} {
 		var n int
 		if err := h.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
@@ -319,4 +320,28 @@ func (h *harness) verify(c *signetv1.Certificate, at time.Time) *x509.Certificat
 		h.t.Fatalf("certificate does not verify against the dev chain: %v", err)
 	}
 	return cert
+}
+
+// waitCounts polls until the counts equal want or a second passes: a
+// refusal by the gRPC transport is audited just after the client sees it.
+func (h *harness) waitCounts(want map[string]int) map[string]int {
+	h.t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := h.counts()
+		if maps.Equal(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) revokeByProof(c *signetv1.Certificate, key crypto.Signer) {
+	h.t.Helper()
+	_, err := h.client.RevokeCertificate(ctx(h.t), &signetv1.RevokeCertificateRequest{
+		RequestId: uuid.NewString(), Serial: c.Serial, Reason: signetv1.RevocationReason_REVOCATION_REASON_AFFILIATION_CHANGED,
+		Authorization: &signetv1.RevokeCertificateRequest_Proof{Proof: h.proofFor(c, key, ca.MethodRevoke, proof.BindReason("affiliationChanged"))}})
+	if err != nil {
+		h.t.Fatalf("RevokeCertificate: %v", err)
+	}
 }

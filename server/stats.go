@@ -47,5 +47,7 @@ func (h transportAudit) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	h.ca.AuditTransportRefusal(ctx, method, actor(ctx), reason, st.Message())
 }
 
-func (h transportAudit) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (h transportAudit) HandleConn(context.Context, stats.ConnStats)                       {}
+func (h transportAudit) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (h transportAudit) HandleConn(context.Context, stats.ConnStats) {}
