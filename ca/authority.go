@@ -259,7 +259,9 @@ func (a *Authority) replay(ctx context.Context, tx *store.Tx, requestID, method 
 	if err := json.Unmarshal(stored.Response, &r); err != nil {
 		return nil, err
 	}
-	c, err := a.db.CertificateBySerial(ctx, r.Serial)
+	// Read through tx: a second pool connection while holding this one
+	// could exhaust the pool under contention and deadlock.
+	c, err := tx.CertificateBySerial(ctx, r.Serial)
 	if err != nil {
 		return nil, err
 	}
