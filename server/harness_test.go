@@ -52,7 +52,7 @@ var (
 	pkiErr   error
 )
 
-func sharedPKI(t *testing.T) devca.Files {
+func sharedPKI(t testing.TB) devca.Files {
 	pkiOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "signet-pki-")
 		if err != nil {
@@ -70,7 +70,7 @@ func sharedPKI(t *testing.T) devca.Files {
 // harness is a real signetd (gRPC over TLS, real PostgreSQL, softcas) on
 // a random port with a movable clock and a trusted test evidence minter.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	minter *evidencetest.Minter
 	client signetv1.EnrollmentServiceClient
@@ -80,7 +80,7 @@ type harness struct {
 	chain  []*x509.Certificate
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	files := sharedPKI(t)
 	dbURL := storetest.NewDatabase(t)
@@ -164,21 +164,21 @@ func endOfDayKST(t time.Time, years int) time.Time {
 	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst)
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
 
-func writeFile(t *testing.T, path string, b []byte) {
+func writeFile(t testing.TB, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func readCert(t *testing.T, path string) *x509.Certificate {
+func readCert(t testing.TB, path string) *x509.Certificate {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -192,7 +192,7 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	return c
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -212,7 +212,7 @@ func (h *harness) evidence(nonce string, p evidencetest.Person) *signetv1.Identi
 	return &signetv1.IdentityEvidence{PhoneToken: h.minter.PhoneToken(nonce, p), AccountToken: h.minter.AccountToken(nonce, p)}
 }
 
-func newKey(t *testing.T) crypto.Signer {
+func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -221,7 +221,7 @@ func newKey(t *testing.T) crypto.Signer {
 	return k
 }
 
-func csrFor(t *testing.T, key crypto.Signer) []byte {
+func csrFor(t testing.TB, key crypto.Signer) []byte {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "subscriber"}}, key)
 	if err != nil {

@@ -205,7 +205,7 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-func lookAlike(t *testing.T, c *signetv1.Certificate) (*signetv1.Certificate, crypto.Signer) {
+func lookAlike(t testing.TB, c *signetv1.Certificate) (*signetv1.Certificate, crypto.Signer) {
 	t.Helper()
 	orig, err := x509.ParseCertificate(c.Der)
 	if err != nil {

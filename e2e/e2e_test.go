@@ -1,0 +1,289 @@
+// Package e2e builds the real binaries, starts `signetd --dev` the way a new
+// user does (private PostgreSQL cluster, dev CA, simulated providers), and
+// drives the life cycle with the `signet` CLI, checking every certificate
+// with openssl.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var kst = time.FixedZone("KST", 9*3600)
+
+// cert is the CLI's --json output for one certificate.
+type cert struct {
+	Serial           string    `json:"serial"`
+	Status           string    `json:"status"`
+	RevocationReason string    `json:"revocation_reason"`
+	NotBefore        time.Time `json:"not_before"`
+	NotAfter         time.Time `json:"not_after"`
+	Profile          string    `json:"profile"`
+	Dir              string    `json:"dir"`
+	Subject          string    `json:"subject"`
+	ReplacedSerial   string    `json:"replaced_serial"`
+}
+
+type env struct {
+	t        *testing.T
+	bin      string
+	state    string
+	home     string
+	grpcAddr string
+	pwFile   string
+}
+
+func TestLifeCycle_WithRealBinaries(t *testing.T) {
+	for _, tool := range []string{"openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is required for the end-to-end test", tool)
+		}
+	}
+	e := start(t)
+	identity := []string{"--name", "홍길동", "--birth", "19900101", "--phone", "01012345678", "--carrier", "SKT",
+		"--bank", "004", "--account", "12345678901234", "--password-file", e.pwFile}
+
+	// 발급: enroll with validity shortened to 10 days so that renewal is open.
+	issued := e.signetJSON(append([]string{"enroll", "--profile", "personal-banking"}, identity...)...)
+	e.checkCertificate(issued)
+	if want := endOfDayKST(issued.NotBefore.Add(240 * time.Hour)); !issued.NotAfter.Equal(want) {
+		t.Errorf("issued notAfter %v, want 23:59:59 KST ten days on: %v", issued.NotAfter.In(kst), want)
+	}
+	if st := e.signetJSON("status", "--cert", issued.Dir); st.Status != "active" || st.Serial != issued.Serial {
+		t.Errorf("status after enroll: %+v", st)
+	}
+
+	// 갱신: renew with the current key; remaining days carry over.
+	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile)
+	e.checkCertificate(renewed)
+	if want := issued.NotAfter.Add(240 * time.Hour); !renewed.NotAfter.Equal(want) {
+		t.Errorf("renewed notAfter %v, want old notAfter + validity %v", renewed.NotAfter, want)
+	}
+	e.wantStatus(issued.Serial, "revoked", "superseded")
+
+	// 재발급: reissue after "losing" the key keeps the notAfter.
+	reissued := e.signetJSON(append([]string{"reissue", "--profile", "personal-banking"}, identity...)...)
+	e.checkCertificate(reissued)
+	if !reissued.NotAfter.Equal(renewed.NotAfter) {
+		t.Errorf("reissued notAfter %v, want the renewed %v", reissued.NotAfter, renewed.NotAfter)
+	}
+	e.wantStatus(renewed.Serial, "revoked", "superseded")
+
+	// 폐지: revoke with the key.
+	e.signet("revoke", "--cert", reissued.Dir, "--password-file", e.pwFile, "--reason", "keyCompromise")
+	e.wantStatus(reissued.Serial, "revoked", "keyCompromise")
+
+	var listed []cert
+	if err := json.Unmarshal(e.signet("list"), &listed); err != nil || len(listed) == 0 {
+		t.Fatalf("list --json: %v (%d entries)", err, len(listed))
+	}
+}
+
+// start builds both binaries and runs signetd --dev on free ports with its
+// own PostgreSQL cluster, as `make run` does.
+func start(t *testing.T) *env {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "github.com/signet-ca/signet/cmd/signetd", "github.com/signet-ca/signet/cmd/signet")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	e := &env{t: t, bin: bin, state: t.TempDir(), home: t.TempDir(), grpcAddr: freeAddr(t)}
+	httpAddr := freeAddr(t)
+	e.pwFile = filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(e.pwFile, []byte("Sign3t!pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	cmd := exec.Command(filepath.Join(bin, "signetd"), "--dev", "--state-dir", e.state, "--validity", "240h",
+		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr)
+	cmd.Env = withoutEnv(os.Environ(), "DATABASE_URL")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("signetd exited with %v on SIGTERM\n%s", err, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("signetd did not stop within 30 s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("signetd output:\n%s", logs.String())
+		}
+	})
+
+	// Ready when the HTTP health check answers.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("signetd exited before it was ready: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("signetd not ready after 90 s\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.checkServerTLS()
+	return e
+}
+
+// checkServerTLS confirms the gRPC listener presents a certificate from the
+// dev CA written to root.pem.
+func (e *env) checkServerTLS() {
+	roots := x509.NewCertPool()
+	b, err := os.ReadFile(filepath.Join(e.state, "root.pem"))
+	if err != nil || !roots.AppendCertsFromPEM(b) {
+		e.t.Fatalf("dev trust anchor root.pem: %v", err)
+	}
+	conn, err := tls.Dial("tcp", e.grpcAddr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
+	if err != nil {
+		e.t.Fatalf("TLS to the gRPC listener with the dev root: %v", err)
+	}
+	conn.Close()
+}
+
+func (e *env) signet(args ...string) []byte {
+	e.t.Helper()
+	full := append([]string{"--server", e.grpcAddr, "--ca-file", filepath.Join(e.state, "root.pem"), "--home", e.home, "--json"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "signet"), full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("signet %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+func (e *env) signetJSON(args ...string) cert {
+	e.t.Helper()
+	var c cert
+	out := e.signet(args...)
+	if err := json.Unmarshal(out, &c); err != nil {
+		e.t.Fatalf("signet %s: output is not a JSON certificate: %v\n%s", args[0], err, out)
+	}
+	if c.Serial == "" || c.Serial != strings.ToLower(c.Serial) {
+		e.t.Fatalf("signet %s: serial %q is not lower-case hex", args[0], c.Serial)
+	}
+	return c
+}
+
+func (e *env) wantStatus(serial, status, reason string) {
+	e.t.Helper()
+	c := e.signetJSON("status", "--serial", serial)
+	if c.Status != status || c.RevocationReason != reason {
+		e.t.Errorf("serial %s: status %q reason %q, want %q %q", serial, c.Status, c.RevocationReason, status, reason)
+	}
+}
+
+// checkCertificate verifies the files the CLI wrote: the certificate with
+// `openssl verify` against the dev chain, the key with `openssl pkcs8`
+// and the password, and that the key belongs to the certificate.
+func (e *env) checkCertificate(c cert) {
+	e.t.Helper()
+	certDER := filepath.Join(c.Dir, "signCert.der")
+	certPEM := filepath.Join(e.t.TempDir(), "cert.pem")
+	e.openssl("x509", "-inform", "DER", "-in", certDER, "-out", certPEM)
+	out := e.openssl("verify", "-CAfile", filepath.Join(e.state, "root.pem"),
+		"-untrusted", filepath.Join(e.state, "intermediate.pem"), certPEM)
+	if !strings.Contains(string(out), ": OK") {
+		e.t.Errorf("openssl verify: %s", out)
+	}
+	keyPEM := e.openssl("pkcs8", "-inform", "DER", "-in", filepath.Join(c.Dir, "signPri.key"), "-passin", "file:"+e.pwFile)
+	keyFile := filepath.Join(e.t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	certPub := e.openssl("x509", "-in", certPEM, "-noout", "-pubkey")
+	keyPub := e.openssl("pkey", "-in", keyFile, "-pubout")
+	if !bytes.Equal(certPub, keyPub) {
+		e.t.Errorf("signPri.key does not hold the key of signCert.der")
+	}
+	text := string(e.openssl("x509", "-in", certPEM, "-noout", "-text"))
+	for _, want := range []string{"Digital Signature, Non Repudiation", "critical", "Policy: 1.3.6.1.4.1.32473.1.1.4", "CRL Distribution Points", "OCSP - URI"} {
+		if !strings.Contains(text, want) {
+			e.t.Errorf("certificate text lacks %q", want)
+		}
+	}
+	der, err := os.ReadFile(certDER)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(der)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if x.SerialNumber.Text(16) != c.Serial || !x.NotAfter.Equal(c.NotAfter) || !x.NotBefore.Equal(c.NotBefore) {
+		e.t.Errorf("CLI output %+v does not match the certificate (serial %x, %v..%v)", c, x.SerialNumber, x.NotBefore, x.NotAfter)
+	}
+}
+
+func (e *env) openssl(args ...string) []byte {
+	e.t.Helper()
+	cmd := exec.Command("openssl", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+func endOfDayKST(t time.Time) time.Time {
+	d := t.In(kst)
+	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func withoutEnv(env []string, name string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
