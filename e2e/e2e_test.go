@@ -286,4 +286,3 @@ func withoutEnv(env []string, name string) []string {
 	}
 	return out
 }
-
