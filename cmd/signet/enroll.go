@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/google/uuid"
+
+	"github.com/signet-ca/signet/npki"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+)
+
+// defaultProfile is the free personal banking certificate, the one most
+// subscribers need (DESIGN.md, "Certificate profiles").
+const defaultProfile = "personal-banking"
+
+const profileHelp = "certificate `profile`: personal-banking, personal-general, corporate-banking or corporate-general"
+
+// enrollFlags are the flags of enroll and reissue, which differ only in the
+// call they end with.
+type enrollFlags struct {
+	profile, passwordFile, keyType string
+	id                             identity
+}
+
+func (f *enrollFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.profile, "profile", defaultProfile, profileHelp)
+	fs.StringVar(&f.passwordFile, "password-file", "", "`file` whose first line is the new certificate password (10+ characters with letters, digits and symbols)")
+	fs.StringVar(&f.keyType, "key", defaultKeyType, "key `type`: "+keyTypeList)
+	f.id.register(fs)
+}
+
+// prepared is the local half of an issuance, done before the server is
+// contacted: checked input, the new key, its request, and the key already
+// encrypted, so that nothing can fail between issuance and saving except
+// the disk.
+type prepared struct {
+	key    crypto.Signer
+	csr    []byte
+	encKey []byte
+}
+
+func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) {
+	if f.profile == "" {
+		return nil, usageErr(fs, "--profile is required: %s", "personal-banking, personal-general, corporate-banking or corporate-general")
+	}
+	if err := checkKeyType(f.keyType); err != nil {
+		return nil, usageErr(fs, "%v", err)
+	}
+	if err := f.id.validate(); err != nil {
+		return nil, usageErr(fs, "%v", err)
+	}
+	pw, err := newPassword(f.passwordFile)
+	if err != nil {
+		return nil, usageErr(fs, "%v", err)
+	}
+	if home == "" {
+		return nil, usageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
+	}
+	if err := checkWritable(filepath.Join(home, "NPKI")); err != nil {
+		return nil, err
+	}
+	key, csr, err := newKeyAndCSR(f.keyType, requestFor(f.id.name))
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := npki.EncryptPKCS8(key, pw)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting the new key: %w", err)
+	}
+	return &prepared{key: key, csr: csr, encKey: encKey}, nil
+}
+
+func runEnroll(ctx context.Context, e *env, args []string) error {
+	return enrollOrReissue(ctx, e, args, "enroll", signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE)
+}
+
+func runReissue(ctx context.Context, e *env, args []string) error {
+	return enrollOrReissue(ctx, e, args, "reissue", signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE)
+}
+
+// enrollOrReissue is 발급 and 재발급: both prove identity afresh and send a
+// new key's request; reissue also revokes the old certificate (superseded)
+// and keeps its notAfter, on the server.
+func enrollOrReissue(ctx context.Context, e *env, args []string, name string, purpose signetv1.EnrollmentPurpose) error {
+	fs := newFlagSet(e, name, "--name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM --password-file F [--profile P] [--key T]")
+	var f enrollFlags
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := f.prepare(fs, e.g.home)
+	if err != nil {
+		return err
+	}
+	progress := e.progress()
+
+	c, err := dial(e.g)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	en, err := c.startEnrollment(ctx, f.profile, purpose)
+	if err != nil {
+		return err
+	}
+	ev, err := c.checkIdentity(ctx, &f.id, en.GetNonce(), progress)
+	if err != nil {
+		return err
+	}
+	// One request id for every attempt: a retry after a lost answer must
+	// get the first certificate back, not a second one.
+	requestID := uuid.NewString()
+	var issued *signetv1.Certificate
+	var replaced string
+	if purpose == signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE {
+		resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.IssueCertificateResponse, error) {
+			return c.enroll.IssueCertificate(ctx, &signetv1.IssueCertificateRequest{
+				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
+		})
+		if err != nil {
+			return err
+		}
+		issued = resp.GetCertificate()
+	} else {
+		resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.ReissueCertificateResponse, error) {
+			return c.enroll.ReissueCertificate(ctx, &signetv1.ReissueCertificateRequest{
+				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
+		})
+		if err != nil {
+			return err
+		}
+		issued, replaced = resp.GetCertificate(), normalSerial(resp.GetReplacedSerial())
+	}
+
+	// Look for the replaced certificate's folder before saving, since with
+	// an unchanged subject the new pair goes into that same folder.
+	var oldDir string
+	if replaced != "" {
+		oldDir = folderOf(e.g.home, replaced)
+	}
+	v, err := saveNew(e, issued, p.key, p.encKey, "")
+	if err != nil {
+		return err
+	}
+	if replaced != "" {
+		v.ReplacedSerial = replaced
+	}
+	if oldDir != "" && oldDir != v.Dir {
+		fmt.Fprintf(progress, "the replaced certificate %s is revoked; its folder %s can be deleted\n", replaced, oldDir)
+	}
+	return printView(e.stdout, e.g.json, v)
+}
+
+// saveNew checks a certificate the server issued for key and writes it with
+// the encrypted key, into dir or, when dir is "", into the folder its
+// subject names under --home.
+func saveNew(e *env, issued *signetv1.Certificate, key crypto.Signer, encKey []byte, dir string) (certView, error) {
+	cert, err := issuedCertificate(issued.GetDer(), key)
+	if err != nil {
+		return certView{}, err
+	}
+	if dir == "" {
+		if dir, err = certFolder(e.g.home, cert); err != nil {
+			return certView{}, err
+		}
+	}
+	if err := saveIssued(dir, cert.Raw, encKey); err != nil {
+		return certView{}, err
+	}
+	return viewOf(issued, cert, dir), nil
+}
+
+// progress is where steps are narrated: stderr, and nowhere with --json so
+// that scripts see only the result.
+func (e *env) progress() io.Writer {
+	if e.g.json {
+		return io.Discard
+	}
+	return e.stderr
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/npki"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+)
+
+// The gRPC methods a proof is bound to (ca.MethodRenew, ca.MethodRevoke),
+// so that a renewal proof cannot be replayed as a revocation.
+const (
+	methodRenew  = "/signet.v1.EnrollmentService/RenewCertificate"
+	methodRevoke = "/signet.v1.EnrollmentService/RevokeCertificate"
+)
+
+// runRenew is 갱신: the current key signs a proof bound to a new key's
+// request, and the renewed certificate replaces the pair in the same folder.
+func runRenew(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "renew", "--cert DIR --password-file F [--key T]")
+	var dir, passwordFile, keyType, audience string
+	fs.StringVar(&dir, "cert", "", "NPKI certificate `folder` (holding signCert.der and signPri.key)")
+	fs.StringVar(&passwordFile, "password-file", "", "`file` whose first line is the certificate password; the new key gets the same password")
+	fs.StringVar(&keyType, "key", defaultKeyType, "new key `type`: "+keyTypeList)
+	fs.StringVar(&audience, "audience", "", "the server's proof `audience` (default: asked from the server)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if dir == "" {
+		return usageErr(fs, "--cert is required: the certificate's NPKI folder (see `signet list`)")
+	}
+	if err := checkKeyType(keyType); err != nil {
+		return usageErr(fs, "%v", err)
+	}
+	// The new key is written under the same password, so the password
+	// rule applies as for a new certificate.
+	pw, err := newPassword(passwordFile)
+	if err != nil {
+		return usageErr(fs, "%v", err)
+	}
+	dir = certDir(dir)
+	cert, key, err := loadKeyPair(dir, pw)
+	if err != nil {
+		return err
+	}
+	if err := checkWritable(dir); err != nil {
+		return err
+	}
+	newKey, csr, err := newKeyAndCSR(keyType, renewalRequest(cert))
+	if err != nil {
+		return err
+	}
+	encKey, err := npki.EncryptPKCS8(newKey, pw)
+	if err != nil {
+		return fmt.Errorf("encrypting the new key: %w", err)
+	}
+
+	c, err := dial(e.g)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	serial := proof.SerialHex(cert)
+	aud, err := c.audience(ctx, audience, serial)
+	if err != nil {
+		return err
+	}
+	token, err := proof.Sign(cert, key, proof.Claims{Audience: aud, Method: methodRenew, Binding: proof.BindCSR(csr)})
+	if err != nil {
+		return err
+	}
+	requestID := uuid.NewString()
+	resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RenewCertificateResponse, error) {
+		return c.enroll.RenewCertificate(ctx, &signetv1.RenewCertificateRequest{RequestId: requestID, Csr: csr, Proof: token})
+	})
+	if err != nil {
+		return err
+	}
+	v, err := saveNew(e, resp.GetCertificate(), newKey, encKey, dir)
+	if err != nil {
+		return err
+	}
+	v.ReplacedSerial = serial
+	if r := normalSerial(resp.GetReplacedSerial()); r != "" {
+		v.ReplacedSerial = r
+	}
+	fmt.Fprintf(e.progress(), "renewed: the previous pair is kept as %s%s and %s%s in the same folder\n",
+		npki.CertFile, backupSuffix, npki.KeyFile, backupSuffix)
+	return printView(e.stdout, e.g.json, v)
+}
