@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/signet-ca/signet/ca/crlreason"
 	"strings"
 	"time"
 
@@ -151,7 +152,7 @@ func (a *Authority) commit(ctx context.Context, tx *store.Tx, at *attempt, old, 
 	now := c.CreatedAt
 	if old != nil {
 		// Revoke first: the one-live index would refuse the new row.
-		if err := tx.Revoke(ctx, old.Serial, now, ReasonSuperseded, c.Serial); err != nil {
+		if err := tx.Revoke(ctx, old.Serial, now, crlreason.Superseded, c.Serial); err != nil {
 			return err
 		}
 		c.Replaces = old.Serial

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"github.com/signet-ca/signet/ca/crlreason"
 	"time"
 
 	"github.com/signet-ca/signet/ca/proof"
@@ -26,8 +27,8 @@ type RevokeRequest struct {
 func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, error) {
 	serial := normalizeSerial(req.Serial)
 	at := &attempt{action: "revoke", actor: req.Actor, requestID: req.RequestID, serial: serial}
-	at.detail("reason", ReasonName(req.Reason))
-	hash := requestHash("revoke", []byte(serial), []byte(ReasonName(req.Reason)), []byte(req.Proof),
+	at.detail("reason", crlreason.Name(req.Reason))
+	hash := requestHash("revoke", []byte(serial), []byte(crlreason.Name(req.Reason)), []byte(req.Proof),
 		[]byte(req.EnrollmentID), []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
 	var out *Record
 	err := a.run(ctx, at, func(tx *store.Tx) error {
@@ -37,10 +38,10 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, err
 		if !serialPattern.MatchString(serial) {
 			return refuse(KindInvalid, "bad_serial", "serial %q is not hex: give the serial as printed by `signet status`", req.Serial)
 		}
-		if !subscriberReasons[req.Reason] {
-			return refuse(KindInvalid, "bad_reason", "reason %s cannot be given by a subscriber: use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified", ReasonName(req.Reason))
+		if !crlreason.BySubscriber(req.Reason) {
+			return refuse(KindInvalid, "bad_reason", "reason %s cannot be given by a subscriber: use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified", crlreason.Name(req.Reason))
 		}
-		c, rerr := a.authorizeHolder(ctx, tx, at, serial, req.Proof, MethodRevoke, proof.BindReason(ReasonName(req.Reason)),
+		c, rerr := a.authorizeHolder(ctx, tx, at, serial, req.Proof, MethodRevoke, proof.BindReason(crlreason.Name(req.Reason)),
 			req.EnrollmentID, PurposeRevoke, req.Evidence, req.RequestID, "revoke", hash)
 		if rerr != nil {
 			return rerr
@@ -52,7 +53,7 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, err
 		now := a.now().UTC()
 		switch {
 		case c.cert.Status == "revoked":
-			return refuse(KindPrecondition, "already_revoked", "certificate %s was already revoked at %s (%s)", serial, c.cert.RevokedAt.Format(time.RFC3339), ReasonName(*c.cert.RevocationReason))
+			return refuse(KindPrecondition, "already_revoked", "certificate %s was already revoked at %s (%s)", serial, c.cert.RevokedAt.Format(time.RFC3339), crlreason.Name(*c.cert.RevocationReason))
 		case !now.Before(c.cert.NotAfter) || c.cert.Status == "expired":
 			return refuse(KindPrecondition, "expired", "certificate %s expired at %s: there is nothing left to revoke", serial, kstDate(c.cert.NotAfter))
 		}
@@ -62,7 +63,7 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, err
 		if err := tx.Revoke(ctx, serial, now, req.Reason, ""); err != nil {
 			return err
 		}
-		if req.Reason == ReasonKeyCompromise {
+		if req.Reason == crlreason.KeyCompromise {
 			if err := tx.BlockKey(ctx, c.cert.SPKISHA256, serial, now); err != nil {
 				return err
 			}

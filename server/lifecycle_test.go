@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
+	"github.com/signet-ca/signet/ca/crlreason"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,7 @@ func TestReissue_KeepsNotAfterAndRevokesOld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status != "revoked" || reason != ca.ReasonSuperseded || !revokedAt.Equal(createdAt) {
+	if status != "revoked" || reason != crlreason.Superseded || !revokedAt.Equal(createdAt) {
 		t.Errorf("old: status %s reason %d revoked %v, new created %v: want superseded at the same instant", status, reason, revokedAt, createdAt)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/signet-ca/signet/ca/crlreason"
 	"io"
 	"math/big"
 	"strings"
@@ -46,70 +47,37 @@ var statusNames = map[signetv1.CertificateStatus]string{
 	signetv1.CertificateStatus_CERTIFICATE_STATUS_EXPIRED:   "expired",
 }
 
-// reasonNames are the RFC 5280 §5.3.1 CRLReason names for the proto enum,
-// whose numbers are the RFC codes. They mirror ca.ReasonName (a test keeps
-// them equal) instead of importing package ca, which would link the
-// server's database and signing code into the client.
-var reasonNames = map[signetv1.RevocationReason]string{
-	signetv1.RevocationReason_REVOCATION_REASON_UNSPECIFIED:            "unspecified",
-	signetv1.RevocationReason_REVOCATION_REASON_KEY_COMPROMISE:         "keyCompromise",
-	signetv1.RevocationReason_REVOCATION_REASON_CA_COMPROMISE:          "cACompromise",
-	signetv1.RevocationReason_REVOCATION_REASON_AFFILIATION_CHANGED:    "affiliationChanged",
-	signetv1.RevocationReason_REVOCATION_REASON_SUPERSEDED:             "superseded",
-	signetv1.RevocationReason_REVOCATION_REASON_CESSATION_OF_OPERATION: "cessationOfOperation",
-	signetv1.RevocationReason_REVOCATION_REASON_CERTIFICATE_HOLD:       "certificateHold",
-	signetv1.RevocationReason_REVOCATION_REASON_REMOVE_FROM_CRL:        "removeFromCRL",
-	signetv1.RevocationReason_REVOCATION_REASON_PRIVILEGE_WITHDRAWN:    "privilegeWithdrawn",
-	signetv1.RevocationReason_REVOCATION_REASON_AA_COMPROMISE:          "aACompromise",
-}
-
-// subscriberReasons are the reasons a holder may give (the CA keeps the
-// compromise reasons, and a hold is suspension, not revocation); the
-// server refuses the others, so they are caught here first.
-var subscriberReasons = []signetv1.RevocationReason{
-	signetv1.RevocationReason_REVOCATION_REASON_KEY_COMPROMISE,
-	signetv1.RevocationReason_REVOCATION_REASON_AFFILIATION_CHANGED,
-	signetv1.RevocationReason_REVOCATION_REASON_SUPERSEDED,
-	signetv1.RevocationReason_REVOCATION_REASON_CESSATION_OF_OPERATION,
-	signetv1.RevocationReason_REVOCATION_REASON_PRIVILEGE_WITHDRAWN,
-	signetv1.RevocationReason_REVOCATION_REASON_UNSPECIFIED,
-}
-
 func subscriberReasonList() string {
-	names := make([]string, len(subscriberReasons))
-	for i, r := range subscriberReasons {
-		names[i] = reasonNames[r]
+	var names []string
+	for _, c := range crlreason.SubscriberCodes() {
+		names = append(names, crlreason.Name(c))
 	}
 	return strings.Join(names, ", ")
 }
 
-// parseReason reads a reason a subscriber may give, by its RFC 5280 name.
+// parseReason reads a reason a subscriber may give, by its RFC 5280 name;
+// the proto enum numbers are the RFC codes. The server refuses the other
+// reasons, so they are caught here first.
 func parseReason(name string) (signetv1.RevocationReason, error) {
 	if name == "" {
 		return 0, fmt.Errorf("--reason is required: one of %s", subscriberReasonList())
 	}
-	for _, r := range subscriberReasons {
-		if reasonNames[r] == name {
-			return r, nil
-		}
-	}
-	for r, n := range reasonNames {
-		if strings.EqualFold(n, name) {
-			if n != name {
+	code, err := crlreason.Parse(name)
+	if err != nil {
+		for c := 0; c <= crlreason.AACompromise; c++ {
+			if n := crlreason.Name(c); strings.EqualFold(n, name) {
 				return 0, fmt.Errorf("--reason %q: reason names are case-sensitive, did you mean %s?", name, n)
 			}
-			return 0, fmt.Errorf("--reason %s is not for subscribers (%s belongs to the CA): use one of %s", n, r, subscriberReasonList())
 		}
+		return 0, fmt.Errorf("--reason %q is not an RFC 5280 reason: use one of %s", name, subscriberReasonList())
 	}
-	return 0, fmt.Errorf("--reason %q is not an RFC 5280 reason: use one of %s", name, subscriberReasonList())
+	if !crlreason.BySubscriber(code) {
+		return 0, fmt.Errorf("--reason %s is not for subscribers (it belongs to the CA or is a suspension): use one of %s", name, subscriberReasonList())
+	}
+	return signetv1.RevocationReason(code), nil
 }
 
-func reasonName(r signetv1.RevocationReason) string {
-	if n, ok := reasonNames[r]; ok {
-		return n
-	}
-	return fmt.Sprintf("reason(%d)", int32(r))
-}
+func reasonName(r signetv1.RevocationReason) string { return crlreason.Name(int(r)) }
 
 // normalSerial writes a serial from the server as big.Int.Text(16) does,
 // so that local and remote serials compare as strings.

@@ -11,27 +11,19 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/crlreason"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
-func TestReasonNames_MatchDomainCore(t *testing.T) {
-	for code := 0; code <= 10; code++ {
-		r := signetv1.RevocationReason(code)
-		if _, inEnum := signetv1.RevocationReason_name[int32(code)]; !inEnum {
-			continue // 7 is unused in RFC 5280
-		}
-		if got, want := reasonName(r), ca.ReasonName(code); got != want {
-			t.Errorf("reasonName(%d) = %q, ca.ReasonName = %q", code, got, want)
+func TestParseReason_SubscriberReasonsOnly(t *testing.T) {
+	for _, code := range crlreason.SubscriberCodes() {
+		if got, err := parseReason(crlreason.Name(code)); err != nil || int(got) != code {
+			t.Errorf("parseReason(%q) = %v, %v", crlreason.Name(code), got, err)
 		}
 	}
-	for _, r := range subscriberReasons {
-		code, err := ca.ParseReason(reasonNames[r])
-		if err != nil || code != int(r) {
-			t.Errorf("ca.ParseReason(%q) = %d, %v; want %d", reasonNames[r], code, err, r)
-		}
-		if got, err := parseReason(reasonNames[r]); err != nil || got != r {
-			t.Errorf("parseReason(%q) = %v, %v", reasonNames[r], got, err)
+	for _, bad := range []string{"certificateHold", "cACompromise", "keycompromise", "stolen", ""} {
+		if _, err := parseReason(bad); err == nil {
+			t.Errorf("parseReason(%q) accepted", bad)
 		}
 	}
 }
