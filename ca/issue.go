@@ -69,7 +69,7 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 			return nil
 		}
 		now := a.now().UTC().Truncate(time.Second)
-		if _, err := tx.ExpireLive(ctx, id.subjectRef, id.profile.Name, now); err != nil {
+		if err := a.expireLive(ctx, tx, id.subjectRef, id.profile.Name, now); err != nil {
 			return err
 		}
 		live, err := tx.LiveCertificate(ctx, id.subjectRef, id.profile.Name)
@@ -127,6 +127,22 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		return nil, err
 	}
 	return out, nil
+}
+
+// expireLive marks the subject's lapsed certificates expired, each with its
+// audit event, so that the one-live index admits a new issue.
+func (a *Authority) expireLive(ctx context.Context, tx *store.Tx, subjectRef, profile string, now time.Time) error {
+	serials, err := tx.ExpireLive(ctx, subjectRef, profile, now)
+	if err != nil {
+		return err
+	}
+	for _, serial := range serials {
+		ev := &store.AuditEvent{At: now, Actor: "signet", Action: "expire", Outcome: "ok", Serial: serial, SubjectRef: subjectRef, Profile: profile}
+		if err := tx.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // verifiedIdentity is the outcome of an enrollment's evidence check.

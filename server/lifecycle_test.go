@@ -213,3 +213,20 @@ func TestIssue_RetryWithSameRequestIDReturnsSameCertificate(t *testing.T) {
 		t.Errorf("request id reused for another request: %v, want AlreadyExists", err)
 	}
 }
+
+func TestIssue_AfterExpiryMarksOldExpiredWithAuditEvent(t *testing.T) {
+	h := newHarness(t)
+	p := evidencetest.DefaultPerson()
+	old, _ := h.issue(p, banking)
+	h.clock.Set(old.NotAfter.AsTime().Add(time.Hour))
+	h.issue(p, banking)
+	var st string
+	var events int
+	if err := h.pool.QueryRow(ctx(t), `SELECT status, (SELECT count(*) FROM audit_events WHERE action = 'expire' AND serial = $1)
+		FROM certificates WHERE serial = $1`, old.Serial).Scan(&st, &events); err != nil {
+		t.Fatal(err)
+	}
+	if st != "expired" || events != 1 {
+		t.Errorf("old certificate: status %s with %d expire events, want expired with 1", st, events)
+	}
+}
