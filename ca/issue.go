@@ -53,10 +53,7 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 
 	var out *Record
 	err := a.run(ctx, at, func(tx *store.Tx) error {
-		if rerr := checkRequestID(req.RequestID); rerr != nil {
-			return rerr
-		}
-		csr, keyType, rerr := parseCSR(req.CSR)
+		csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
 		if rerr != nil {
 			return rerr
 		}

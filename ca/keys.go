@@ -76,3 +76,12 @@ func parseCSR(der []byte) (*x509.CertificateRequest, string, *Error) {
 	}
 	return csr, keyType, nil
 }
+
+// checkIssuing checks what every call that signs a new key carries: a
+// usable request id and an acceptable CSR.
+func checkIssuing(requestID string, csrDER []byte) (*x509.CertificateRequest, string, *Error) {
+	if rerr := checkRequestID(requestID); rerr != nil {
+		return nil, "", rerr
+	}
+	return parseCSR(csrDER)
+}

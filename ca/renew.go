@@ -39,10 +39,7 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 	hash := requestHash("renew", req.CSR, []byte(req.Proof))
 	var out *Record
 	err := a.run(ctx, at, func(tx *store.Tx) error {
-		if rerr := checkRequestID(req.RequestID); rerr != nil {
-			return rerr
-		}
-		csr, keyType, rerr := parseCSR(req.CSR)
+		csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
 		if rerr != nil {
 			return rerr
 		}
