@@ -152,6 +152,9 @@ func (a *Authority) commit(ctx context.Context, tx *store.Tx, at *attempt, old, 
 		if err := tx.Revoke(ctx, old.Serial, now, crlreason.Superseded, c.Serial); err != nil {
 			return err
 		}
+		if err := tx.NotifyStatus(ctx, old.Serial); err != nil {
+			return err
+		}
 		c.Replaces = old.Serial
 		at.detail("replaces", old.Serial)
 	}

@@ -63,6 +63,9 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, err
 		if err := tx.Revoke(ctx, serial, now, req.Reason, ""); err != nil {
 			return err
 		}
+		if err := tx.NotifyStatus(ctx, serial); err != nil {
+			return err
+		}
 		if req.Reason == crlreason.KeyCompromise {
 			if err := tx.BlockKey(ctx, c.cert.SPKISHA256, serial, now); err != nil {
 				return err

@@ -115,3 +115,28 @@ func (s *Signer) sign(tmpl *x509.Certificate, csr *x509.CertificateRequest, requ
 	}
 	return resp.Certificate, nil
 }
+
+// CreateCRL signs a revocation list through the CAS backend, for backends
+// that can (softcas can; a managed cloud CA publishes its own).
+func (s *Signer) CreateCRL(rl *x509.RevocationList) ([]byte, error) {
+	crlCAS, ok := s.cas.(casapi.CertificateAuthorityCRLGenerator)
+	if !ok {
+		return nil, fmt.Errorf("signer: CAS backend %T cannot sign CRLs", s.cas)
+	}
+	resp, err := crlCAS.CreateCRL(&casapi.CreateCRLRequest{RevocationList: rl})
+	if err != nil {
+		return nil, fmt.Errorf("signer: create CRL: %w", err)
+	}
+	return resp.CRL, nil
+}
+
+// SignTemplate issues a certificate for infrastructure the CA itself runs,
+// such as the delegated OCSP signer; subscriber certificates go through
+// the life cycle in Authority instead. tmpl must carry its public key,
+// serial and validity.
+func (s *Signer) SignTemplate(tmpl *x509.Certificate) (*x509.Certificate, error) {
+	if tmpl.PublicKey == nil || tmpl.SerialNumber == nil || !tmpl.NotAfter.After(tmpl.NotBefore) {
+		return nil, fmt.Errorf("signer: template needs a public key, a serial and a validity")
+	}
+	return s.sign(tmpl, nil, "")
+}

@@ -85,3 +85,30 @@ func TestCertificates_OneLivePerSubjectProfile(t *testing.T) {
 		t.Fatalf("same key twice: err = %v, want ErrKeyCertified", err)
 	}
 }
+
+func TestNotifyStatus_DeliveredOnCommitOnly(t *testing.T) {
+	db, _ := storetest.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 4)
+	ready := make(chan struct{})
+	go db.Listen(ctx, store.StatusChannel, ready, func(p string) { got <- p })
+	<-ready
+	_ = db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.NotifyStatus(ctx, "rolledback"); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.NotifyStatus(ctx, "ab12") }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "ab12" {
+			t.Fatalf("first notification %q, want ab12 (the rolled-back one must not arrive)", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification within 5 s")
+	}
+}
