@@ -43,6 +43,8 @@ type Signer struct {
 	// re-issued CA certificates with the same key.
 	IssuerID string
 	key      crypto.Signer
+	// km is kept so that Close can end an HSM session.
+	km kmsapi.KeyManager
 }
 
 // NewSigner loads the chain and the key and refuses a key that does not
@@ -61,9 +63,24 @@ func NewSigner(ctx context.Context, cfg SignerConfig) (*Signer, error) {
 	}
 	key, err := km.CreateSigner(&kmsapi.CreateSignerRequest{SigningKey: cfg.Key})
 	if err != nil {
+		km.Close()
 		return nil, fmt.Errorf("signer: key %q: %w", cfg.Key, err)
 	}
-	return newSigner(ctx, cfg.CAS, chain, key)
+	s, err := newSigner(ctx, cfg.CAS, chain, key)
+	if err != nil {
+		km.Close()
+		return nil, err
+	}
+	s.km = km
+	return s, nil
+}
+
+// Close releases the key manager (an HSM session, a cloud KMS client).
+func (s *Signer) Close() error {
+	if s.km == nil {
+		return nil
+	}
+	return s.km.Close()
 }
 
 func newSigner(ctx context.Context, casType string, chain []*x509.Certificate, key crypto.Signer) (*Signer, error) {

@@ -48,6 +48,12 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			signer.Close()
+		}
+	}()
 	iss := signer.Issuer()
 	if err := db.UpsertIssuer(ctx, signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
 		return nil, err
@@ -96,8 +102,12 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
+	ok = true
 	return &Built{Server: srv, Authority: authority, DB: db}, nil
 }
 
-// Close releases the database.
-func (b *Built) Close() { b.DB.Close() }
+// Close releases the signer's key manager and the database.
+func (b *Built) Close() {
+	b.Authority.Signer().Close()
+	b.DB.Close()
+}
