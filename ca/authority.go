@@ -129,6 +129,8 @@ const (
 	PurposeIssue   = "issue"
 	PurposeReissue = "reissue"
 	PurposeRevoke  = "revoke"
+	PurposeSuspend = "suspend"
+	PurposeResume  = "resume"
 )
 
 // StartEnrollment hands out a nonce that the identity providers must bind
@@ -140,9 +142,9 @@ func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose, actor
 		return nil, rerr
 	}
 	switch purpose {
-	case PurposeIssue, PurposeReissue, PurposeRevoke:
+	case PurposeIssue, PurposeReissue, PurposeRevoke, PurposeSuspend, PurposeResume:
 	default:
-		rerr := refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue or revoke")
+		rerr := refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue, revoke, suspend or resume")
 		a.auditRefusal(ctx, &attempt{action: "start_enrollment", actor: actor, profile: profile}, rerr)
 		return nil, rerr
 	}
@@ -211,6 +213,7 @@ type attempt struct {
 	subjectRef string
 	profile    string
 	details    map[string]any
+	hash       []byte // of the request, for request-id replays
 }
 
 // result is what a request id remembers (DESIGN.md invariant 6): the

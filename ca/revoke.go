@@ -2,34 +2,124 @@ package ca
 
 import (
 	"context"
-	"github.com/signet-ca/signet/ca/crlreason"
+	"errors"
 	"time"
 
+	"github.com/signet-ca/signet/ca/crlreason"
 	"github.com/signet-ca/signet/ca/proof"
 	"github.com/signet-ca/signet/store"
 )
 
-// RevokeRequest is 폐지, authorized either by a proof signed with the
-// certificate's key or, when the key is lost, by fresh identity evidence
-// of the same subject.
-type RevokeRequest struct {
+// The gRPC methods holder proofs are bound to.
+const (
+	MethodSuspend = "/signet.v1.EnrollmentService/SuspendCertificate"
+	MethodResume  = "/signet.v1.EnrollmentService/ResumeCertificate"
+)
+
+// HolderRequest acts on one certificate on behalf of its holder, who
+// proves it either with a proof signed by the certificate's key or, when
+// the key is lost, with fresh identity evidence of the same subject.
+type HolderRequest struct {
 	RequestID    string
 	Serial       string
-	Reason       int
 	Proof        string
 	EnrollmentID string
 	Evidence     Evidence
 	Actor        string
 }
 
+// RevokeRequest is 폐지 with an RFC 5280 reason.
+type RevokeRequest struct {
+	HolderRequest
+	Reason int
+}
+
 // Revoke revokes a certificate for good. The revocation time is recorded
 // exactly, because signatures made before it stay valid (DESIGN.md).
 func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, error) {
+	name := crlreason.Name(req.Reason)
+	act := holderAction{
+		action: "revoke", method: MethodRevoke, purpose: PurposeRevoke, binding: proof.BindReason(name),
+		check: func() *Error {
+			if !crlreason.BySubscriber(req.Reason) {
+				return refuse(KindInvalid, "bad_reason", "reason %s cannot be given by a subscriber: use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified (suspension is SuspendCertificate)", name)
+			}
+			return nil
+		},
+		apply: func(ctx context.Context, tx *store.Tx, c *store.Certificate, now time.Time) error {
+			if c.Status == "revoked" {
+				return refuse(KindPrecondition, "already_revoked", "certificate %s was already revoked at %s (%s)", c.Serial, c.RevokedAt.Format(time.RFC3339), crlreason.Name(*c.RevocationReason))
+			}
+			if err := tx.Revoke(ctx, c.Serial, now, req.Reason, ""); err != nil {
+				return err
+			}
+			if req.Reason == crlreason.KeyCompromise {
+				return tx.BlockKey(ctx, c.SPKISHA256, c.Serial, now)
+			}
+			return nil
+		},
+	}
+	return a.actAsHolder(ctx, req.HolderRequest, act, []byte(name))
+}
+
+// SuspensionLimit is how long a hold may last before the certificate is
+// revoked for good (DESIGN.md: resumable within 6 months).
+const SuspensionLimit = 6 // months
+
+// Suspend is 효력정지: the certificate is on hold (certificateHold) until
+// resumed; its validity does not change.
+func (a *Authority) Suspend(ctx context.Context, req HolderRequest) (*Record, error) {
+	return a.actAsHolder(ctx, req, holderAction{
+		action: "suspend", method: MethodSuspend, purpose: PurposeSuspend, binding: "suspend",
+		apply: func(ctx context.Context, tx *store.Tx, c *store.Certificate, now time.Time) error {
+			switch c.Status {
+			case "suspended":
+				return refuse(KindPrecondition, "already_suspended", "certificate %s is already suspended since %s", c.Serial, kstDate(*c.RevokedAt))
+			case "revoked":
+				return refuse(KindPrecondition, "revoked", "certificate %s is revoked; it cannot be suspended", c.Serial)
+			}
+			return tx.Suspend(ctx, c.Serial, now)
+		},
+	}, nil)
+}
+
+// Resume is 효력회복, allowed to the same subject within 6 months of the
+// suspension; after that the certificate is revoked by RevokeLapsedSuspensions.
+func (a *Authority) Resume(ctx context.Context, req HolderRequest) (*Record, error) {
+	return a.actAsHolder(ctx, req, holderAction{
+		action: "resume", method: MethodResume, purpose: PurposeResume, binding: "resume",
+		apply: func(ctx context.Context, tx *store.Tx, c *store.Certificate, now time.Time) error {
+			if c.Status != "suspended" {
+				return refuse(KindPrecondition, "not_suspended", "certificate %s is %s, not suspended: there is nothing to resume", c.Serial, c.Status)
+			}
+			if deadline := c.RevokedAt.AddDate(0, SuspensionLimit, 0); !now.Before(deadline) {
+				return refuse(KindPrecondition, "suspension_lapsed", "certificate %s was suspended on %s, more than 6 months ago: it can no longer be resumed, issue a new certificate", c.Serial, kstDate(*c.RevokedAt))
+			}
+			return tx.Resume(ctx, c.Serial, now)
+		},
+	}, nil)
+}
+
+// holderAction describes one status change a holder may ask for.
+type holderAction struct {
+	action, method, purpose, binding string
+	check                            func() *Error // stateless checks of the request
+	// apply changes the locked, live certificate, or refuses.
+	apply func(ctx context.Context, tx *store.Tx, c *store.Certificate, now time.Time) error
+}
+
+// actAsHolder authorizes the holder, applies act to the certificate, then
+// audits, notifies CRL and OCSP on commit, and remembers the answer, all in
+// one transaction.
+func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act holderAction, extra []byte) (*Record, error) {
 	serial := normalizeSerial(req.Serial)
-	at := &attempt{action: "revoke", actor: req.Actor, requestID: req.RequestID, serial: serial}
-	at.detail("reason", crlreason.Name(req.Reason))
-	hash := requestHash("revoke", []byte(serial), []byte(crlreason.Name(req.Reason)), []byte(req.Proof),
+	at := &attempt{action: act.action, actor: req.Actor, requestID: req.RequestID, serial: serial}
+	if extra != nil {
+		at.detail("reason", string(extra))
+	}
+	hash := requestHash(act.action, []byte(serial), extra, []byte(req.Proof),
 		[]byte(req.EnrollmentID), []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
+	at.hash = hash
 	var out *Record
 	err := a.run(ctx, at, func(tx *store.Tx) error {
 		if rerr := checkRequestID(req.RequestID); rerr != nil {
@@ -38,47 +128,43 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) (*Record, err
 		if !serialPattern.MatchString(serial) {
 			return refuse(KindInvalid, "bad_serial", "serial %q is not hex: give the serial as printed by `signet status`", req.Serial)
 		}
-		if !crlreason.BySubscriber(req.Reason) {
-			return refuse(KindInvalid, "bad_reason", "reason %s cannot be given by a subscriber: use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified", crlreason.Name(req.Reason))
+		if act.check != nil {
+			if rerr := act.check(); rerr != nil {
+				return rerr
+			}
 		}
-		c, rerr := a.authorizeHolder(ctx, tx, at, serial, req.Proof, MethodRevoke, proof.BindReason(crlreason.Name(req.Reason)),
-			req.EnrollmentID, PurposeRevoke, req.Evidence, req.RequestID, "revoke", hash)
+		h, rerr := a.authorizeHolder(ctx, tx, at, serial, req, act)
 		if rerr != nil {
 			return rerr
 		}
-		if c.replay != nil {
-			out = c.replay
+		if h.replay != nil {
+			out = h.replay
 			return nil
 		}
 		now := a.now().UTC()
-		switch {
-		case c.cert.Status == "revoked":
-			return refuse(KindPrecondition, "already_revoked", "certificate %s was already revoked at %s (%s)", serial, c.cert.RevokedAt.Format(time.RFC3339), crlreason.Name(*c.cert.RevocationReason))
-		case !now.Before(c.cert.NotAfter) || c.cert.Status == "expired":
-			return refuse(KindPrecondition, "expired", "certificate %s expired at %s: there is nothing left to revoke", serial, kstDate(c.cert.NotAfter))
+		if c := h.cert; c.Status == "expired" || !now.Before(c.NotAfter) {
+			return refuse(KindPrecondition, "expired", "certificate %s expired at %s: there is nothing left to %s", serial, kstDate(c.NotAfter), act.action)
 		}
-		if err := c.spend(ctx, tx, now); err != nil {
+		if err := act.apply(ctx, tx, h.cert, now); err != nil {
 			return err
 		}
-		if err := tx.Revoke(ctx, serial, now, req.Reason, ""); err != nil {
+		if err := h.spend(ctx, tx, now); err != nil {
 			return err
 		}
 		if err := tx.NotifyStatus(ctx, serial); err != nil {
 			return err
 		}
-		if req.Reason == crlreason.KeyCompromise {
-			if err := tx.BlockKey(ctx, c.cert.SPKISHA256, serial, now); err != nil {
-				return err
-			}
-		}
 		if err := tx.AppendAudit(ctx, at.event(now, "ok", nil)); err != nil {
 			return err
 		}
-		if err := a.saveResult(ctx, tx, req.RequestID, "revoke", hash, result{Serial: serial}); err != nil {
+		if err := a.saveResult(ctx, tx, req.RequestID, act.action, hash, result{Serial: serial}); err != nil {
 			return err
 		}
-		c.cert.Status, c.cert.RevokedAt, c.cert.RevocationReason = "revoked", &now, &req.Reason
-		out = a.record(c.cert, "")
+		c, err := tx.CertificateBySerial(ctx, serial)
+		if err != nil {
+			return err
+		}
+		out = a.record(c, "")
 		return nil
 	})
 	if err != nil {
@@ -94,32 +180,32 @@ type holder struct {
 	spend  func(context.Context, *store.Tx, time.Time) error
 }
 
-// authorizeHolder accepts either a key proof bound to binding, or identity
-// evidence of the certificate's own subject, and locks the certificate.
-func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attempt, serial, token, method, binding,
-	enrollmentID, purpose string, ev Evidence, requestID, action string, hash []byte) (*holder, *Error) {
-	if token != "" {
-		c, p, rerr := a.verifyProof(ctx, tx, at, token, method)
+// authorizeHolder accepts either a key proof for act, or identity evidence
+// of the certificate's own subject, and locks the certificate.
+func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attempt, serial string, req HolderRequest,
+	act holderAction) (*holder, *Error) {
+	if req.Proof != "" {
+		c, p, rerr := a.verifyProof(ctx, tx, at, req.Proof, act.method)
 		if rerr != nil {
 			return nil, rerr
 		}
 		if c.Serial != serial {
 			return nil, refuse(KindForbidden, "proof_serial", "the proof was signed by certificate %s, not %s: sign with the certificate you are acting on", c.Serial, serial)
 		}
-		if rec, err := a.replay(ctx, tx, requestID, action, hash); err != nil || rec != nil {
+		if rec, err := a.replay(ctx, tx, req.RequestID, act.action, at.hash); err != nil || rec != nil {
 			return &holder{replay: rec}, asRefusal(err)
 		}
-		if p.Claims.Binding != binding {
-			return nil, refuse(KindUnauthorized, "proof_binding", "proof binding is %q, want %q: sign a proof for this exact request", p.Claims.Binding, binding)
+		if p.Claims.Binding != act.binding {
+			return nil, refuse(KindUnauthorized, "proof_binding", "proof binding is %q, want %q: sign a proof for this exact request", p.Claims.Binding, act.binding)
 		}
 		return &holder{cert: c, spend: func(ctx context.Context, tx *store.Tx, now time.Time) error {
 			return a.spendProof(ctx, tx, serial, p, now)
 		}}, nil
 	}
-	if enrollmentID == "" {
+	if req.EnrollmentID == "" {
 		return nil, refuse(KindInvalid, "no_authorization", "give either a proof signed by the certificate's key or identity evidence with an enrollment")
 	}
-	id, rerr := a.verifyIdentity(ctx, tx, at, enrollmentID, purpose, ev, requestID, hash)
+	id, rerr := a.verifyIdentity(ctx, tx, at, req.EnrollmentID, act.purpose, req.Evidence, req.RequestID, at.hash)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -127,19 +213,15 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 		return &holder{replay: id.replay}, nil
 	}
 	c, err := tx.CertificateBySerial(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(KindNotFound, "unknown_serial", "no certificate with serial %s", serial)
+	}
 	if err != nil {
-		return nil, a.notFound(err, serial)
+		return nil, internal(err)
 	}
 	at.profile = c.Profile
 	if c.SubjectRef != id.subjectRef || c.Profile != id.profile.Name {
 		return nil, refuse(KindForbidden, "not_holder", "the identity evidence does not belong to the holder of certificate %s (or the enrollment is for another profile)", serial)
 	}
 	return &holder{cert: c, spend: id.spend}, nil
-}
-
-func (a *Authority) notFound(err error, serial string) *Error {
-	if err == store.ErrNotFound {
-		return refuse(KindNotFound, "unknown_serial", "no certificate with serial %s", serial)
-	}
-	return internal(err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/signet-ca/signet/ca"
@@ -104,6 +105,12 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	ok = true
 	return &Built{Server: srv, Authority: authority, DB: db}, nil
+}
+
+// Serve runs the listeners and the background jobs until ctx ends.
+func (b *Built) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	go b.Authority.RunJobs(ctx, time.Hour)
+	return b.Server.Serve(ctx, grpcLis, httpLis)
 }
 
 // Close releases the signer's key manager and the database.

@@ -26,6 +26,8 @@ var purposes = map[signetv1.EnrollmentPurpose]string{
 	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE:   ca.PurposeIssue,
 	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE: ca.PurposeReissue,
 	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE:  ca.PurposeRevoke,
+	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_SUSPEND: ca.PurposeSuspend,
+	signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_RESUME:  ca.PurposeResume,
 }
 
 func (s *enrollmentService) StartEnrollment(ctx context.Context, req *signetv1.StartEnrollmentRequest) (*signetv1.StartEnrollmentResponse, error) {
@@ -75,18 +77,47 @@ func (s *enrollmentService) RenewCertificate(ctx context.Context, req *signetv1.
 
 func (s *enrollmentService) RevokeCertificate(ctx context.Context, req *signetv1.RevokeCertificateRequest) (*signetv1.RevokeCertificateResponse, error) {
 	if req.GetAuthorization() == nil {
-		return nil, invalid("authorization is required: a proof signed by the certificate's key, or identity evidence when the key is lost")
+		return nil, invalid(noAuthorization)
 	}
-	id := req.GetIdentity()
 	r, err := s.ca.Revoke(ctx, ca.RevokeRequest{
-		RequestID: req.GetRequestId(), Serial: req.GetSerial(), Reason: int(req.GetReason()), Proof: req.GetProof(),
-		EnrollmentID: id.GetEnrollmentId(), Actor: actor(ctx),
-		Evidence: ca.Evidence{PhoneToken: id.GetEvidence().GetPhoneToken(), AccountToken: id.GetEvidence().GetAccountToken()},
+		HolderRequest: holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()),
+		Reason:        int(req.GetReason()),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &signetv1.RevokeCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *enrollmentService) SuspendCertificate(ctx context.Context, req *signetv1.SuspendCertificateRequest) (*signetv1.SuspendCertificateResponse, error) {
+	if req.GetAuthorization() == nil {
+		return nil, invalid(noAuthorization)
+	}
+	r, err := s.ca.Suspend(ctx, holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.SuspendCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *enrollmentService) ResumeCertificate(ctx context.Context, req *signetv1.ResumeCertificateRequest) (*signetv1.ResumeCertificateResponse, error) {
+	if req.GetAuthorization() == nil {
+		return nil, invalid(noAuthorization)
+	}
+	r, err := s.ca.Resume(ctx, holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.ResumeCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+const noAuthorization = "authorization is required: a proof signed by the certificate's key, or identity evidence when the key is lost"
+
+func holderRequest(ctx context.Context, requestID, serial, proof string, id *signetv1.IdentityAuthorization) ca.HolderRequest {
+	return ca.HolderRequest{
+		RequestID: requestID, Serial: serial, Proof: proof, EnrollmentID: id.GetEnrollmentId(), Actor: actor(ctx),
+		Evidence: ca.Evidence{PhoneToken: id.GetEvidence().GetPhoneToken(), AccountToken: id.GetEvidence().GetAccountToken()},
+	}
 }
 
 func (s *enrollmentService) GetCertificate(ctx context.Context, req *signetv1.GetCertificateRequest) (*signetv1.GetCertificateResponse, error) {

@@ -78,6 +78,7 @@ type harness struct {
 	pool   *pgxpool.Pool
 	roots  *x509.CertPool
 	chain  []*x509.Certificate
+	ca     *ca.Authority
 }
 
 func newHarness(t testing.TB) *harness {
@@ -145,7 +146,7 @@ func newHarness(t testing.TB) *harness {
 		b.Close()
 	})
 	return &harness{t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
-		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}}
+		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority}
 }
 
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and

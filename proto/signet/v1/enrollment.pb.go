@@ -30,6 +30,8 @@ const (
 	EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE       EnrollmentPurpose = 1
 	EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE     EnrollmentPurpose = 2
 	EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE      EnrollmentPurpose = 3
+	EnrollmentPurpose_ENROLLMENT_PURPOSE_SUSPEND     EnrollmentPurpose = 4
+	EnrollmentPurpose_ENROLLMENT_PURPOSE_RESUME      EnrollmentPurpose = 5
 )
 
 // Enum value maps for EnrollmentPurpose.
@@ -39,12 +41,16 @@ var (
 		1: "ENROLLMENT_PURPOSE_ISSUE",
 		2: "ENROLLMENT_PURPOSE_REISSUE",
 		3: "ENROLLMENT_PURPOSE_REVOKE",
+		4: "ENROLLMENT_PURPOSE_SUSPEND",
+		5: "ENROLLMENT_PURPOSE_RESUME",
 	}
 	EnrollmentPurpose_value = map[string]int32{
 		"ENROLLMENT_PURPOSE_UNSPECIFIED": 0,
 		"ENROLLMENT_PURPOSE_ISSUE":       1,
 		"ENROLLMENT_PURPOSE_REISSUE":     2,
 		"ENROLLMENT_PURPOSE_REVOKE":      3,
+		"ENROLLMENT_PURPOSE_SUSPEND":     4,
+		"ENROLLMENT_PURPOSE_RESUME":      5,
 	}
 )
 
@@ -752,6 +758,294 @@ func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+type SuspendCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Serial    string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// Types that are valid to be assigned to Authorization:
+	//
+	//	*SuspendCertificateRequest_Proof
+	//	*SuspendCertificateRequest_Identity
+	Authorization isSuspendCertificateRequest_Authorization `protobuf_oneof:"authorization"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendCertificateRequest) Reset() {
+	*x = SuspendCertificateRequest{}
+	mi := &file_signet_v1_enrollment_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendCertificateRequest) ProtoMessage() {}
+
+func (x *SuspendCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_enrollment_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendCertificateRequest.ProtoReflect.Descriptor instead.
+func (*SuspendCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SuspendCertificateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SuspendCertificateRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *SuspendCertificateRequest) GetAuthorization() isSuspendCertificateRequest_Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *SuspendCertificateRequest) GetProof() string {
+	if x != nil {
+		if x, ok := x.Authorization.(*SuspendCertificateRequest_Proof); ok {
+			return x.Proof
+		}
+	}
+	return ""
+}
+
+func (x *SuspendCertificateRequest) GetIdentity() *IdentityAuthorization {
+	if x != nil {
+		if x, ok := x.Authorization.(*SuspendCertificateRequest_Identity); ok {
+			return x.Identity
+		}
+	}
+	return nil
+}
+
+type isSuspendCertificateRequest_Authorization interface {
+	isSuspendCertificateRequest_Authorization()
+}
+
+type SuspendCertificateRequest_Proof struct {
+	// Compact JWS by the certificate's key (binding "suspend").
+	Proof string `protobuf:"bytes,3,opt,name=proof,proto3,oneof"`
+}
+
+type SuspendCertificateRequest_Identity struct {
+	// Fresh identity evidence; the enrollment must have purpose SUSPEND.
+	Identity *IdentityAuthorization `protobuf:"bytes,4,opt,name=identity,proto3,oneof"`
+}
+
+func (*SuspendCertificateRequest_Proof) isSuspendCertificateRequest_Authorization() {}
+
+func (*SuspendCertificateRequest_Identity) isSuspendCertificateRequest_Authorization() {}
+
+type SuspendCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendCertificateResponse) Reset() {
+	*x = SuspendCertificateResponse{}
+	mi := &file_signet_v1_enrollment_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendCertificateResponse) ProtoMessage() {}
+
+func (x *SuspendCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_enrollment_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendCertificateResponse.ProtoReflect.Descriptor instead.
+func (*SuspendCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SuspendCertificateResponse) GetCertificate() *Certificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type ResumeCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Serial    string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// Types that are valid to be assigned to Authorization:
+	//
+	//	*ResumeCertificateRequest_Proof
+	//	*ResumeCertificateRequest_Identity
+	Authorization isResumeCertificateRequest_Authorization `protobuf_oneof:"authorization"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeCertificateRequest) Reset() {
+	*x = ResumeCertificateRequest{}
+	mi := &file_signet_v1_enrollment_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeCertificateRequest) ProtoMessage() {}
+
+func (x *ResumeCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_enrollment_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeCertificateRequest.ProtoReflect.Descriptor instead.
+func (*ResumeCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResumeCertificateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ResumeCertificateRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *ResumeCertificateRequest) GetAuthorization() isResumeCertificateRequest_Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *ResumeCertificateRequest) GetProof() string {
+	if x != nil {
+		if x, ok := x.Authorization.(*ResumeCertificateRequest_Proof); ok {
+			return x.Proof
+		}
+	}
+	return ""
+}
+
+func (x *ResumeCertificateRequest) GetIdentity() *IdentityAuthorization {
+	if x != nil {
+		if x, ok := x.Authorization.(*ResumeCertificateRequest_Identity); ok {
+			return x.Identity
+		}
+	}
+	return nil
+}
+
+type isResumeCertificateRequest_Authorization interface {
+	isResumeCertificateRequest_Authorization()
+}
+
+type ResumeCertificateRequest_Proof struct {
+	// Compact JWS by the certificate's key (binding "resume").
+	Proof string `protobuf:"bytes,3,opt,name=proof,proto3,oneof"`
+}
+
+type ResumeCertificateRequest_Identity struct {
+	// Fresh identity evidence; the enrollment must have purpose RESUME.
+	Identity *IdentityAuthorization `protobuf:"bytes,4,opt,name=identity,proto3,oneof"`
+}
+
+func (*ResumeCertificateRequest_Proof) isResumeCertificateRequest_Authorization() {}
+
+func (*ResumeCertificateRequest_Identity) isResumeCertificateRequest_Authorization() {}
+
+type ResumeCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeCertificateResponse) Reset() {
+	*x = ResumeCertificateResponse{}
+	mi := &file_signet_v1_enrollment_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeCertificateResponse) ProtoMessage() {}
+
+func (x *ResumeCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_enrollment_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeCertificateResponse.ProtoReflect.Descriptor instead.
+func (*ResumeCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResumeCertificateResponse) GetCertificate() *Certificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
 type GetCertificateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Serial        string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
@@ -761,7 +1055,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_signet_v1_enrollment_proto_msgTypes[11]
+	mi := &file_signet_v1_enrollment_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +1067,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_enrollment_proto_msgTypes[11]
+	mi := &file_signet_v1_enrollment_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +1080,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{11}
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -806,7 +1100,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_signet_v1_enrollment_proto_msgTypes[12]
+	mi := &file_signet_v1_enrollment_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +1112,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_enrollment_proto_msgTypes[12]
+	mi := &file_signet_v1_enrollment_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +1125,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{12}
+	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -892,22 +1186,44 @@ const file_signet_v1_enrollment_proto_rawDesc = "" +
 	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x127\n" +
 	"\bevidence\x18\x02 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\"U\n" +
 	"\x19RevokeCertificateResponse\x128\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"\xbb\x01\n" +
+	"\x19SuspendCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x05proof\x18\x03 \x01(\tH\x00R\x05proof\x12>\n" +
+	"\bidentity\x18\x04 \x01(\v2 .signet.v1.IdentityAuthorizationH\x00R\bidentityB\x0f\n" +
+	"\rauthorization\"V\n" +
+	"\x1aSuspendCertificateResponse\x128\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"\xba\x01\n" +
+	"\x18ResumeCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x05proof\x18\x03 \x01(\tH\x00R\x05proof\x12>\n" +
+	"\bidentity\x18\x04 \x01(\v2 .signet.v1.IdentityAuthorizationH\x00R\bidentityB\x0f\n" +
+	"\rauthorization\"U\n" +
+	"\x19ResumeCertificateResponse\x128\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"/\n" +
 	"\x15GetCertificateRequest\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\"R\n" +
 	"\x16GetCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate*\x94\x01\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate*\xd3\x01\n" +
 	"\x11EnrollmentPurpose\x12\"\n" +
 	"\x1eENROLLMENT_PURPOSE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ENROLLMENT_PURPOSE_ISSUE\x10\x01\x12\x1e\n" +
 	"\x1aENROLLMENT_PURPOSE_REISSUE\x10\x02\x12\x1d\n" +
-	"\x19ENROLLMENT_PURPOSE_REVOKE\x10\x032\xc1\x04\n" +
+	"\x19ENROLLMENT_PURPOSE_REVOKE\x10\x03\x12\x1e\n" +
+	"\x1aENROLLMENT_PURPOSE_SUSPEND\x10\x04\x12\x1d\n" +
+	"\x19ENROLLMENT_PURPOSE_RESUME\x10\x052\x84\x06\n" +
 	"\x11EnrollmentService\x12X\n" +
 	"\x0fStartEnrollment\x12!.signet.v1.StartEnrollmentRequest\x1a\".signet.v1.StartEnrollmentResponse\x12[\n" +
 	"\x10IssueCertificate\x12\".signet.v1.IssueCertificateRequest\x1a#.signet.v1.IssueCertificateResponse\x12a\n" +
 	"\x12ReissueCertificate\x12$.signet.v1.ReissueCertificateRequest\x1a%.signet.v1.ReissueCertificateResponse\x12[\n" +
 	"\x10RenewCertificate\x12\".signet.v1.RenewCertificateRequest\x1a#.signet.v1.RenewCertificateResponse\x12^\n" +
-	"\x11RevokeCertificate\x12#.signet.v1.RevokeCertificateRequest\x1a$.signet.v1.RevokeCertificateResponse\x12U\n" +
+	"\x11RevokeCertificate\x12#.signet.v1.RevokeCertificateRequest\x1a$.signet.v1.RevokeCertificateResponse\x12a\n" +
+	"\x12SuspendCertificate\x12$.signet.v1.SuspendCertificateRequest\x1a%.signet.v1.SuspendCertificateResponse\x12^\n" +
+	"\x11ResumeCertificate\x12#.signet.v1.ResumeCertificateRequest\x1a$.signet.v1.ResumeCertificateResponse\x12U\n" +
 	"\x0eGetCertificate\x12 .signet.v1.GetCertificateRequest\x1a!.signet.v1.GetCertificateResponseB6Z4github.com/signet-ca/signet/proto/signet/v1;signetv1b\x06proto3"
 
 var (
@@ -923,7 +1239,7 @@ func file_signet_v1_enrollment_proto_rawDescGZIP() []byte {
 }
 
 var file_signet_v1_enrollment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_signet_v1_enrollment_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_signet_v1_enrollment_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_signet_v1_enrollment_proto_goTypes = []any{
 	(EnrollmentPurpose)(0),             // 0: signet.v1.EnrollmentPurpose
 	(*StartEnrollmentRequest)(nil),     // 1: signet.v1.StartEnrollmentRequest
@@ -937,43 +1253,55 @@ var file_signet_v1_enrollment_proto_goTypes = []any{
 	(*RevokeCertificateRequest)(nil),   // 9: signet.v1.RevokeCertificateRequest
 	(*IdentityAuthorization)(nil),      // 10: signet.v1.IdentityAuthorization
 	(*RevokeCertificateResponse)(nil),  // 11: signet.v1.RevokeCertificateResponse
-	(*GetCertificateRequest)(nil),      // 12: signet.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),     // 13: signet.v1.GetCertificateResponse
-	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
-	(*IdentityEvidence)(nil),           // 15: signet.v1.IdentityEvidence
-	(*Certificate)(nil),                // 16: signet.v1.Certificate
-	(RevocationReason)(0),              // 17: signet.v1.RevocationReason
+	(*SuspendCertificateRequest)(nil),  // 12: signet.v1.SuspendCertificateRequest
+	(*SuspendCertificateResponse)(nil), // 13: signet.v1.SuspendCertificateResponse
+	(*ResumeCertificateRequest)(nil),   // 14: signet.v1.ResumeCertificateRequest
+	(*ResumeCertificateResponse)(nil),  // 15: signet.v1.ResumeCertificateResponse
+	(*GetCertificateRequest)(nil),      // 16: signet.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),     // 17: signet.v1.GetCertificateResponse
+	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
+	(*IdentityEvidence)(nil),           // 19: signet.v1.IdentityEvidence
+	(*Certificate)(nil),                // 20: signet.v1.Certificate
+	(RevocationReason)(0),              // 21: signet.v1.RevocationReason
 }
 var file_signet_v1_enrollment_proto_depIdxs = []int32{
 	0,  // 0: signet.v1.StartEnrollmentRequest.purpose:type_name -> signet.v1.EnrollmentPurpose
-	14, // 1: signet.v1.StartEnrollmentResponse.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 2: signet.v1.IssueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
-	16, // 3: signet.v1.IssueCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	15, // 4: signet.v1.ReissueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
-	16, // 5: signet.v1.ReissueCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	16, // 6: signet.v1.RenewCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	17, // 7: signet.v1.RevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
+	18, // 1: signet.v1.StartEnrollmentResponse.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 2: signet.v1.IssueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
+	20, // 3: signet.v1.IssueCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	19, // 4: signet.v1.ReissueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
+	20, // 5: signet.v1.ReissueCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	20, // 6: signet.v1.RenewCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	21, // 7: signet.v1.RevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
 	10, // 8: signet.v1.RevokeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
-	15, // 9: signet.v1.IdentityAuthorization.evidence:type_name -> signet.v1.IdentityEvidence
-	16, // 10: signet.v1.RevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	16, // 11: signet.v1.GetCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	1,  // 12: signet.v1.EnrollmentService.StartEnrollment:input_type -> signet.v1.StartEnrollmentRequest
-	3,  // 13: signet.v1.EnrollmentService.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
-	5,  // 14: signet.v1.EnrollmentService.ReissueCertificate:input_type -> signet.v1.ReissueCertificateRequest
-	7,  // 15: signet.v1.EnrollmentService.RenewCertificate:input_type -> signet.v1.RenewCertificateRequest
-	9,  // 16: signet.v1.EnrollmentService.RevokeCertificate:input_type -> signet.v1.RevokeCertificateRequest
-	12, // 17: signet.v1.EnrollmentService.GetCertificate:input_type -> signet.v1.GetCertificateRequest
-	2,  // 18: signet.v1.EnrollmentService.StartEnrollment:output_type -> signet.v1.StartEnrollmentResponse
-	4,  // 19: signet.v1.EnrollmentService.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
-	6,  // 20: signet.v1.EnrollmentService.ReissueCertificate:output_type -> signet.v1.ReissueCertificateResponse
-	8,  // 21: signet.v1.EnrollmentService.RenewCertificate:output_type -> signet.v1.RenewCertificateResponse
-	11, // 22: signet.v1.EnrollmentService.RevokeCertificate:output_type -> signet.v1.RevokeCertificateResponse
-	13, // 23: signet.v1.EnrollmentService.GetCertificate:output_type -> signet.v1.GetCertificateResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 9: signet.v1.IdentityAuthorization.evidence:type_name -> signet.v1.IdentityEvidence
+	20, // 10: signet.v1.RevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	10, // 11: signet.v1.SuspendCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
+	20, // 12: signet.v1.SuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	10, // 13: signet.v1.ResumeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
+	20, // 14: signet.v1.ResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	20, // 15: signet.v1.GetCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	1,  // 16: signet.v1.EnrollmentService.StartEnrollment:input_type -> signet.v1.StartEnrollmentRequest
+	3,  // 17: signet.v1.EnrollmentService.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
+	5,  // 18: signet.v1.EnrollmentService.ReissueCertificate:input_type -> signet.v1.ReissueCertificateRequest
+	7,  // 19: signet.v1.EnrollmentService.RenewCertificate:input_type -> signet.v1.RenewCertificateRequest
+	9,  // 20: signet.v1.EnrollmentService.RevokeCertificate:input_type -> signet.v1.RevokeCertificateRequest
+	12, // 21: signet.v1.EnrollmentService.SuspendCertificate:input_type -> signet.v1.SuspendCertificateRequest
+	14, // 22: signet.v1.EnrollmentService.ResumeCertificate:input_type -> signet.v1.ResumeCertificateRequest
+	16, // 23: signet.v1.EnrollmentService.GetCertificate:input_type -> signet.v1.GetCertificateRequest
+	2,  // 24: signet.v1.EnrollmentService.StartEnrollment:output_type -> signet.v1.StartEnrollmentResponse
+	4,  // 25: signet.v1.EnrollmentService.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
+	6,  // 26: signet.v1.EnrollmentService.ReissueCertificate:output_type -> signet.v1.ReissueCertificateResponse
+	8,  // 27: signet.v1.EnrollmentService.RenewCertificate:output_type -> signet.v1.RenewCertificateResponse
+	11, // 28: signet.v1.EnrollmentService.RevokeCertificate:output_type -> signet.v1.RevokeCertificateResponse
+	13, // 29: signet.v1.EnrollmentService.SuspendCertificate:output_type -> signet.v1.SuspendCertificateResponse
+	15, // 30: signet.v1.EnrollmentService.ResumeCertificate:output_type -> signet.v1.ResumeCertificateResponse
+	17, // 31: signet.v1.EnrollmentService.GetCertificate:output_type -> signet.v1.GetCertificateResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_signet_v1_enrollment_proto_init() }
@@ -986,13 +1314,21 @@ func file_signet_v1_enrollment_proto_init() {
 		(*RevokeCertificateRequest_Proof)(nil),
 		(*RevokeCertificateRequest_Identity)(nil),
 	}
+	file_signet_v1_enrollment_proto_msgTypes[11].OneofWrappers = []any{
+		(*SuspendCertificateRequest_Proof)(nil),
+		(*SuspendCertificateRequest_Identity)(nil),
+	}
+	file_signet_v1_enrollment_proto_msgTypes[13].OneofWrappers = []any{
+		(*ResumeCertificateRequest_Proof)(nil),
+		(*ResumeCertificateRequest_Identity)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signet_v1_enrollment_proto_rawDesc), len(file_signet_v1_enrollment_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	EnrollmentService_ReissueCertificate_FullMethodName = "/signet.v1.EnrollmentService/ReissueCertificate"
 	EnrollmentService_RenewCertificate_FullMethodName   = "/signet.v1.EnrollmentService/RenewCertificate"
 	EnrollmentService_RevokeCertificate_FullMethodName  = "/signet.v1.EnrollmentService/RevokeCertificate"
+	EnrollmentService_SuspendCertificate_FullMethodName = "/signet.v1.EnrollmentService/SuspendCertificate"
+	EnrollmentService_ResumeCertificate_FullMethodName  = "/signet.v1.EnrollmentService/ResumeCertificate"
 	EnrollmentService_GetCertificate_FullMethodName     = "/signet.v1.EnrollmentService/GetCertificate"
 )
 
@@ -46,6 +48,11 @@ type EnrollmentServiceClient interface {
 	RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error)
 	// RevokeCertificate revokes a certificate for good (폐지).
 	RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*RevokeCertificateResponse, error)
+	// SuspendCertificate puts a certificate on hold (효력정지): certificateHold
+	// in CRL and OCSP, resumable within 6 months, then revoked automatically.
+	SuspendCertificate(ctx context.Context, in *SuspendCertificateRequest, opts ...grpc.CallOption) (*SuspendCertificateResponse, error)
+	// ResumeCertificate lifts a hold (효력회복), by the same subject, within 6 months.
+	ResumeCertificate(ctx context.Context, in *ResumeCertificateRequest, opts ...grpc.CallOption) (*ResumeCertificateResponse, error)
 	// GetCertificate returns the public status of a certificate by serial.
 	GetCertificate(ctx context.Context, in *GetCertificateRequest, opts ...grpc.CallOption) (*GetCertificateResponse, error)
 }
@@ -108,6 +115,26 @@ func (c *enrollmentServiceClient) RevokeCertificate(ctx context.Context, in *Rev
 	return out, nil
 }
 
+func (c *enrollmentServiceClient) SuspendCertificate(ctx context.Context, in *SuspendCertificateRequest, opts ...grpc.CallOption) (*SuspendCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SuspendCertificateResponse)
+	err := c.cc.Invoke(ctx, EnrollmentService_SuspendCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrollmentServiceClient) ResumeCertificate(ctx context.Context, in *ResumeCertificateRequest, opts ...grpc.CallOption) (*ResumeCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeCertificateResponse)
+	err := c.cc.Invoke(ctx, EnrollmentService_ResumeCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *enrollmentServiceClient) GetCertificate(ctx context.Context, in *GetCertificateRequest, opts ...grpc.CallOption) (*GetCertificateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCertificateResponse)
@@ -137,6 +164,11 @@ type EnrollmentServiceServer interface {
 	RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error)
 	// RevokeCertificate revokes a certificate for good (폐지).
 	RevokeCertificate(context.Context, *RevokeCertificateRequest) (*RevokeCertificateResponse, error)
+	// SuspendCertificate puts a certificate on hold (효력정지): certificateHold
+	// in CRL and OCSP, resumable within 6 months, then revoked automatically.
+	SuspendCertificate(context.Context, *SuspendCertificateRequest) (*SuspendCertificateResponse, error)
+	// ResumeCertificate lifts a hold (효력회복), by the same subject, within 6 months.
+	ResumeCertificate(context.Context, *ResumeCertificateRequest) (*ResumeCertificateResponse, error)
 	// GetCertificate returns the public status of a certificate by serial.
 	GetCertificate(context.Context, *GetCertificateRequest) (*GetCertificateResponse, error)
 	mustEmbedUnimplementedEnrollmentServiceServer()
@@ -163,6 +195,12 @@ func (UnimplementedEnrollmentServiceServer) RenewCertificate(context.Context, *R
 }
 func (UnimplementedEnrollmentServiceServer) RevokeCertificate(context.Context, *RevokeCertificateRequest) (*RevokeCertificateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RevokeCertificate not implemented")
+}
+func (UnimplementedEnrollmentServiceServer) SuspendCertificate(context.Context, *SuspendCertificateRequest) (*SuspendCertificateResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SuspendCertificate not implemented")
+}
+func (UnimplementedEnrollmentServiceServer) ResumeCertificate(context.Context, *ResumeCertificateRequest) (*ResumeCertificateResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResumeCertificate not implemented")
 }
 func (UnimplementedEnrollmentServiceServer) GetCertificate(context.Context, *GetCertificateRequest) (*GetCertificateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetCertificate not implemented")
@@ -278,6 +316,42 @@ func _EnrollmentService_RevokeCertificate_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EnrollmentService_SuspendCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SuspendCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrollmentServiceServer).SuspendCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrollmentService_SuspendCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrollmentServiceServer).SuspendCertificate(ctx, req.(*SuspendCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrollmentService_ResumeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrollmentServiceServer).ResumeCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrollmentService_ResumeCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrollmentServiceServer).ResumeCertificate(ctx, req.(*ResumeCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _EnrollmentService_GetCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCertificateRequest)
 	if err := dec(in); err != nil {
@@ -322,6 +396,14 @@ var EnrollmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeCertificate",
 			Handler:    _EnrollmentService_RevokeCertificate_Handler,
+		},
+		{
+			MethodName: "SuspendCertificate",
+			Handler:    _EnrollmentService_SuspendCertificate_Handler,
+		},
+		{
+			MethodName: "ResumeCertificate",
+			Handler:    _EnrollmentService_ResumeCertificate_Handler,
 		},
 		{
 			MethodName: "GetCertificate",

@@ -1,0 +1,73 @@
+package ca
+
+import (
+	"context"
+	"time"
+
+	"github.com/signet-ca/signet/ca/crlreason"
+	"github.com/signet-ca/signet/store"
+)
+
+// lapsedBatch bounds one job transaction so that locks stay short.
+const lapsedBatch = 500
+
+// RevokeLapsedSuspensions revokes every certificate suspended for more
+// than 6 months (DESIGN.md "Suspend / resume"). Among replicas one runs it
+// at a time (a transaction-scoped advisory lock); the others skip. The
+// revocation keeps the hold's time, because trust ended when the hold
+// began, and reason unspecified, because nobody gave one.
+func (a *Authority) RevokeLapsedSuspensions(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := a.db.InTx(ctx, func(tx *store.Tx) error {
+			ok, err := tx.TryJobLock(ctx, "lapsed-suspensions")
+			if err != nil || !ok {
+				return err
+			}
+			now := a.now().UTC()
+			certs, err := tx.LapsedSuspensions(ctx, now.AddDate(0, -SuspensionLimit, 0), lapsedBatch)
+			if err != nil {
+				return err
+			}
+			for _, c := range certs {
+				if err := tx.Revoke(ctx, c.Serial, *c.RevokedAt, crlreason.Unspecified, ""); err != nil {
+					return err
+				}
+				if err := tx.NotifyStatus(ctx, c.Serial); err != nil {
+					return err
+				}
+				ev := &store.AuditEvent{At: now, Actor: "signet", Action: "revoke", Outcome: "ok", Serial: c.Serial,
+					SubjectRef: c.SubjectRef, Profile: c.Profile,
+					Details: map[string]any{"reason": "unspecified", "why": "suspended for more than 6 months", "suspended_at": c.RevokedAt}}
+				if err := tx.AppendAudit(ctx, ev); err != nil {
+					return err
+				}
+			}
+			n = len(certs)
+			return nil
+		})
+		total += n
+		if err != nil || n < lapsedBatch {
+			return total, err
+		}
+	}
+}
+
+// RunJobs runs the periodic life cycle jobs until ctx ends.
+func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := a.RevokeLapsedSuspensions(ctx); err != nil {
+			a.log.Error("revoke lapsed suspensions", "err", err)
+		} else if n > 0 {
+			a.log.Info("revoked lapsed suspensions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
