@@ -65,6 +65,12 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 		t.Errorf("status after enroll: %+v", st)
 	}
 
+	// 효력정지 with the key, 효력회복 with identity checks.
+	e.signet("suspend", "--cert", issued.Dir, "--password-file", e.pwFile)
+	e.wantStatus(issued.Serial, "suspended", "certificateHold")
+	e.signet(append([]string{"resume", "--cert", issued.Dir}, identity[:len(identity)-2]...)...)
+	e.wantStatus(issued.Serial, "active", "")
+
 	// 갱신: renew with the current key; remaining days carry over.
 	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile)
 	e.checkCertificate(renewed)

@@ -63,6 +63,8 @@ var commands = []command{
 	{"reissue", "replace the certificate of a lost key or forgotten password (재발급)", runReissue},
 	{"renew", "renew a certificate with its current key, from 30 days before expiry (갱신)", runRenew},
 	{"revoke", "revoke a certificate for good, with its key or with identity checks (폐지)", runRevoke},
+	{"suspend", "put a certificate on hold, resumable within 6 months (효력정지)", runSuspend},
+	{"resume", "lift a hold within 6 months of the suspension (효력회복)", runResume},
 	{"status", "show a certificate's status on the server", runStatus},
 	{"list", "list the certificates in the NPKI folder and their status", runList},
 }

@@ -14,8 +14,10 @@ import (
 // The gRPC methods a proof is bound to (ca.MethodRenew, ca.MethodRevoke),
 // so that a renewal proof cannot be replayed as a revocation.
 const (
-	methodRenew  = "/signet.v1.EnrollmentService/RenewCertificate"
-	methodRevoke = "/signet.v1.EnrollmentService/RevokeCertificate"
+	methodRenew   = "/signet.v1.EnrollmentService/RenewCertificate"
+	methodRevoke  = "/signet.v1.EnrollmentService/RevokeCertificate"
+	methodSuspend = "/signet.v1.EnrollmentService/SuspendCertificate"
+	methodResume  = "/signet.v1.EnrollmentService/ResumeCertificate"
 )
 
 // runRenew is 갱신: the current key signs a proof bound to a new key's

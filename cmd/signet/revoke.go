@@ -14,31 +14,100 @@ import (
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
-// revokeFlags select one of two authorizations (DESIGN.md, "Revoke"): the
-// holder's key (--cert with --password-file), or fresh identity checks
-// when the key is lost (--serial, or --cert for just the serial, with the
-// identity flags).
-type revokeFlags struct {
+// holderOp is a status change the holder asks for: revoke (폐지), suspend
+// (효력정지) or resume (효력회복). Each is authorized the same two ways
+// (DESIGN.md): the holder's key (--cert with --password-file), or fresh
+// identity checks when the key is lost (--serial, or --cert for just the
+// serial, with the identity flags).
+type holderOp struct {
+	name    string
+	method  string // the gRPC method a key proof is bound to
+	purpose signetv1.EnrollmentPurpose
+	binding string // what a key proof is bound to
+	send    func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error)
+	after   string // printed about the folder afterwards, if any
+}
+
+type holderFlags struct {
 	dir, serial, passwordFile, reason, profile, audience string
 	id                                                   identity
 }
 
 func runRevoke(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "revoke", "--cert DIR --password-file F --reason R\n   or: signet revoke --serial HEX --reason R --name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM [--profile P]")
-	var f revokeFlags
-	fs.StringVar(&f.dir, "cert", "", "NPKI certificate `folder` of the certificate to revoke")
-	fs.StringVar(&f.serial, "serial", "", "`serial` (hex) of the certificate to revoke, when its folder is gone")
-	fs.StringVar(&f.passwordFile, "password-file", "", "`file` whose first line is the certificate password (revoke with the key)")
-	fs.StringVar(&f.reason, "reason", "", "RFC 5280 `reason`: "+subscriberReasonList())
+	var reason signetv1.RevocationReason
+	op := &holderOp{name: "revoke", method: methodRevoke, purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE,
+		after: "%s still holds the revoked certificate; delete it when you no longer need it",
+		send: func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error) {
+			req := &signetv1.RevokeCertificateRequest{RequestId: requestID, Serial: serial, Reason: reason}
+			if id != nil {
+				req.Authorization = &signetv1.RevokeCertificateRequest_Identity{Identity: id}
+			} else {
+				req.Authorization = &signetv1.RevokeCertificateRequest_Proof{Proof: proof}
+			}
+			resp, err := c.enroll.RevokeCertificate(ctx, req)
+			return resp.GetCertificate(), err
+		}}
+	return runHolderOp(ctx, e, args, op, func(f *holderFlags) error {
+		var err error
+		reason, err = parseReason(f.reason)
+		op.binding = proof.BindReason(reasonName(reason))
+		return err
+	})
+}
+
+func runSuspend(ctx context.Context, e *env, args []string) error {
+	return runHolderOp(ctx, e, args, &holderOp{name: "suspend", method: methodSuspend, binding: "suspend",
+		purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_SUSPEND,
+		send: func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error) {
+			req := &signetv1.SuspendCertificateRequest{RequestId: requestID, Serial: serial}
+			if id != nil {
+				req.Authorization = &signetv1.SuspendCertificateRequest_Identity{Identity: id}
+			} else {
+				req.Authorization = &signetv1.SuspendCertificateRequest_Proof{Proof: proof}
+			}
+			resp, err := c.enroll.SuspendCertificate(ctx, req)
+			return resp.GetCertificate(), err
+		}}, nil)
+}
+
+func runResume(ctx context.Context, e *env, args []string) error {
+	return runHolderOp(ctx, e, args, &holderOp{name: "resume", method: methodResume, binding: "resume",
+		purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_RESUME,
+		send: func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error) {
+			req := &signetv1.ResumeCertificateRequest{RequestId: requestID, Serial: serial}
+			if id != nil {
+				req.Authorization = &signetv1.ResumeCertificateRequest_Identity{Identity: id}
+			} else {
+				req.Authorization = &signetv1.ResumeCertificateRequest_Proof{Proof: proof}
+			}
+			resp, err := c.enroll.ResumeCertificate(ctx, req)
+			return resp.GetCertificate(), err
+		}}, nil)
+}
+
+func runHolderOp(ctx context.Context, e *env, args []string, op *holderOp, check func(*holderFlags) error) error {
+	usage := "--cert DIR --password-file F\n   or: signet " + op.name + " --serial HEX --name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM [--profile P]"
+	if op.name == "revoke" {
+		usage = "--cert DIR --password-file F --reason R\n   or: signet revoke --serial HEX --reason R --name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM [--profile P]"
+	}
+	fs := newFlagSet(e, op.name, usage)
+	var f holderFlags
+	fs.StringVar(&f.dir, "cert", "", "NPKI certificate `folder` of the certificate to "+op.name)
+	fs.StringVar(&f.serial, "serial", "", "`serial` (hex) of the certificate to "+op.name+", when its folder is gone")
+	fs.StringVar(&f.passwordFile, "password-file", "", "`file` whose first line is the certificate password ("+op.name+" with the key)")
+	if check != nil {
+		fs.StringVar(&f.reason, "reason", "", "RFC 5280 `reason`: "+subscriberReasonList())
+	}
 	fs.StringVar(&f.profile, "profile", "", "the certificate's `profile` (default: asked from the server)")
 	fs.StringVar(&f.audience, "audience", "", "the server's proof `audience` (default: asked from the server)")
 	f.id.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	reason, err := parseReason(f.reason)
-	if err != nil {
-		return usageErr(fs, "%v", err)
+	if check != nil {
+		if err := check(&f); err != nil {
+			return usageErr(fs, "%v", err)
+		}
 	}
 	switch {
 	case f.dir == "" && f.serial == "":
@@ -46,20 +115,21 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	case f.dir != "" && f.serial != "":
 		return usageErr(fs, "give --cert or --serial, not both")
 	case f.passwordFile != "" && f.dir == "":
-		return usageErr(fs, "--password-file needs --cert: revoking with the key reads the key from the certificate's folder")
+		return usageErr(fs, "--password-file needs --cert: acting with the key reads the key from the certificate's folder")
 	case f.passwordFile != "" && f.id.given():
 		return usageErr(fs, "give either --password-file (you have the key) or the identity flags (the key is lost), not both")
 	}
 	if f.passwordFile != "" {
-		return revokeWithKey(ctx, e, &f, reason)
+		return holderWithKey(ctx, e, &f, op)
 	}
 	if !f.id.given() {
-		return usageErr(fs, "to revoke without the key, prove your identity with --name, --birth, --phone, --carrier, --bank and --account; with the key, give --password-file")
+		return usageErr(fs, "to %s without the key, prove your identity with --name, --birth, --phone, --carrier, --bank and --account; with the key, give --password-file", op.name)
 	}
 	if err := f.id.validate(); err != nil {
 		return usageErr(fs, "%v", err)
 	}
 	var cert *x509.Certificate
+	var err error
 	if f.dir != "" {
 		f.dir = certDir(f.dir)
 		if cert, err = loadCert(f.dir); err != nil {
@@ -69,12 +139,13 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	} else if f.serial, err = checkSerial(f.serial); err != nil {
 		return usageErr(fs, "%v", err)
 	}
-	return revokeWithIdentity(ctx, e, &f, reason, cert)
+	return holderWithIdentity(ctx, e, &f, op, cert)
 }
 
-// revokeWithKey signs a proof with the certificate's key, bound to the
-// reason, so that a captured proof cannot revoke for another reason.
-func revokeWithKey(ctx context.Context, e *env, f *revokeFlags, reason signetv1.RevocationReason) error {
+// holderWithKey signs a proof with the certificate's key, bound to the
+// operation (and the reason), so that a captured proof cannot be used for
+// anything else.
+func holderWithKey(ctx context.Context, e *env, f *holderFlags, op *holderOp) error {
 	pw, err := readPassword(f.passwordFile)
 	if err != nil {
 		return err
@@ -94,17 +165,16 @@ func revokeWithKey(ctx context.Context, e *env, f *revokeFlags, reason signetv1.
 	if err != nil {
 		return err
 	}
-	token, err := proof.Sign(cert, key, proof.Claims{Audience: aud, Method: methodRevoke, Binding: proof.BindReason(reasonName(reason))})
+	token, err := proof.Sign(cert, key, proof.Claims{Audience: aud, Method: op.method, Binding: op.binding})
 	if err != nil {
 		return err
 	}
-	return sendRevoke(ctx, e, c, cert, f.dir, &signetv1.RevokeCertificateRequest{
-		Serial: serial, Reason: reason, Authorization: &signetv1.RevokeCertificateRequest_Proof{Proof: token}})
+	return sendHolderOp(ctx, e, c, cert, f.dir, op, serial, token, nil)
 }
 
-// revokeWithIdentity proves the holder's identity afresh. The enrollment
+// holderWithIdentity proves the holder's identity afresh. The enrollment
 // must name the certificate's profile, which the server tells anyone.
-func revokeWithIdentity(ctx context.Context, e *env, f *revokeFlags, reason signetv1.RevocationReason, cert *x509.Certificate) error {
+func holderWithIdentity(ctx context.Context, e *env, f *holderFlags, op *holderOp, cert *x509.Certificate) error {
 	c, err := dial(e.g)
 	if err != nil {
 		return err
@@ -117,7 +187,7 @@ func revokeWithIdentity(ctx context.Context, e *env, f *revokeFlags, reason sign
 		}
 		f.profile = rec.GetProfile()
 	}
-	en, err := c.startEnrollment(ctx, f.profile, signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE)
+	en, err := c.startEnrollment(ctx, f.profile, op.purpose)
 	if err != nil {
 		return err
 	}
@@ -125,22 +195,22 @@ func revokeWithIdentity(ctx context.Context, e *env, f *revokeFlags, reason sign
 	if err != nil {
 		return err
 	}
-	return sendRevoke(ctx, e, c, cert, f.dir, &signetv1.RevokeCertificateRequest{
-		Serial: f.serial, Reason: reason, Authorization: &signetv1.RevokeCertificateRequest_Identity{
-			Identity: &signetv1.IdentityAuthorization{EnrollmentId: en.GetEnrollmentId(), Evidence: ev}}})
+	return sendHolderOp(ctx, e, c, cert, f.dir, op, f.serial, "",
+		&signetv1.IdentityAuthorization{EnrollmentId: en.GetEnrollmentId(), Evidence: ev})
 }
 
-func sendRevoke(ctx context.Context, e *env, c *client, cert *x509.Certificate, dir string, req *signetv1.RevokeCertificateRequest) error {
-	req.RequestId = uuid.NewString()
-	resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RevokeCertificateResponse, error) {
-		return c.enroll.RevokeCertificate(ctx, req)
+func sendHolderOp(ctx context.Context, e *env, c *client, cert *x509.Certificate, dir string, op *holderOp,
+	serial, token string, id *signetv1.IdentityAuthorization) error {
+	requestID := uuid.NewString()
+	got, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.Certificate, error) {
+		return op.send(ctx, c, requestID, serial, token, id)
 	})
 	if err != nil {
 		return err
 	}
-	v := viewOf(resp.GetCertificate(), cert, dir)
-	if dir != "" {
-		fmt.Fprintf(e.progress(), "revoked: %s still holds the revoked certificate; delete it when you no longer need it\n", dir)
+	v := viewOf(got, cert, dir)
+	if dir != "" && op.after != "" {
+		fmt.Fprintf(e.progress(), op.name+"d: "+op.after+"\n", dir)
 	}
 	return printView(e.stdout, e.g.json, v)
 }
