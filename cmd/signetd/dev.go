@@ -47,6 +47,9 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 		}
 		dbURL = cluster.URL()
 		cleanup = func() {
+			if !cluster.Started() {
+				return // another signetd runs this cluster
+			}
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := cluster.Stop(sctx); err != nil {

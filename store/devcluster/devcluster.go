@@ -63,6 +63,7 @@ type Cluster struct {
 	port                           int
 	user                           *osUser // nil unless we dropped root
 	logf                           func(format string, args ...any)
+	started                        bool // this Start launched the postmaster
 }
 
 // osUser is the unprivileged account the server runs as when we are root.
@@ -150,6 +151,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := c.start(ctx); err != nil {
 			return nil, err
 		}
+		c.started = true
 	}
 	if err := os.WriteFile(filepath.Join(dir, "pgport"), []byte(strconv.Itoa(c.port)+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("devcluster: remembering port: %w", err)
@@ -165,6 +167,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	return c, nil
 }
+
+// Started reports whether this Start launched the server, rather than
+// reusing one that another process runs: only then should its caller stop
+// it, or a `signetd migrate` would take the database from a running signetd.
+func (c *Cluster) Started() bool { return c.started }
 
 // URL is the connection string for the signet database.
 func (c *Cluster) URL() string {
