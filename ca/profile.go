@@ -78,6 +78,11 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: policyOID: %w", p.Name, err)
 	}
 	p.policyOID = oid
+	// Build the extension once now, so that an OID or CPS URI that cannot
+	// be encoded stops the start instead of failing every issuance.
+	if _, err := p.policiesExtension(); err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
 	if p.Template == "" {
 		p.Template = DefaultTemplate
 	}
@@ -157,7 +162,7 @@ var kst = time.FixedZone("KST", 9*60*60)
 func (v Validity) NotAfter(from time.Time) time.Time {
 	var end time.Time
 	if v.Years > 0 {
-		end = from.In(kst).AddDate(v.Years, 0, 0)
+		end = addYears(from.In(kst), v.Years)
 	} else {
 		end = from.Add(v.Duration)
 		if v.Duration < 24*time.Hour {
@@ -166,6 +171,16 @@ func (v Validity) NotAfter(from time.Time) time.Time {
 	}
 	end = end.In(kst)
 	return time.Date(end.Year(), end.Month(), end.Day(), 23, 59, 59, 0, kst).UTC()
+}
+
+// addYears moves t by whole years on the calendar. When the day does not
+// exist in the target year (Feb 29), the period ends on the last day of
+// that month, as the Korean Civil Act (art. 160(3)) counts periods; Go's
+// AddDate would roll over into March instead.
+func addYears(t time.Time, years int) time.Time {
+	y, m, d := t.Date()
+	last := time.Date(y+years, m+1, 0, 0, 0, 0, 0, t.Location()).Day()
+	return time.Date(y+years, m, min(d, last), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
 }
 
 // subjectData is what a template may use under .Signet.

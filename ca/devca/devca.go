@@ -45,6 +45,9 @@ func filesIn(dir string) Files {
 // for hosts on every call. RSA-2048 with SHA-256 follows the NPKI norm.
 func Ensure(dir, org string, hosts []string) (Files, error) {
 	f := filesIn(dir)
+	if len(hosts) == 0 {
+		return f, errors.New("devca: at least one host name or IP address is needed for the server certificate")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return f, err
 	}
