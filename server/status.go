@@ -36,8 +36,11 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.Canceled, "the request was canceled")
 	}
 	rerr, ok := ca.AsError(err)
-	code, known := kindCodes[rerrKind(rerr, ok)]
-	if !ok || !known {
+	code, known := codes.Internal, false
+	if ok {
+		code, known = kindCodes[rerr.Kind]
+	}
+	if !known {
 		log.ErrorContext(ctx, "internal error", "err", err)
 		return status.Error(codes.Internal, "internal error in Signet: retry with the same request_id; if it persists, contact the operator")
 	}
@@ -46,13 +49,6 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(code, rerr.Msg)
 	}
 	return st.Err()
-}
-
-func rerrKind(e *ca.Error, ok bool) ca.Kind {
-	if !ok {
-		return ca.KindInternal
-	}
-	return e.Kind
 }
 
 func invalid(msg string) error { return status.Error(codes.InvalidArgument, msg) }
