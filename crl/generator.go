@@ -1,0 +1,368 @@
+// Package crl publishes Signet's certificate revocation lists (RFC 5280
+// section 5): one complete v2 CRL per issuing CA, signed through the CAS
+// backend, numbered and kept in PostgreSQL, and served over HTTP by every
+// replica. One replica at a time generates; the others only serve.
+//
+// All SQL is in package store (store/crl.go).
+package crl
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/store"
+)
+
+// Options tune a Generator. Zero values take the defaults.
+type Options struct {
+	// NextUpdate is how long a CRL is valid: nextUpdate = thisUpdate +
+	// NextUpdate (RFC 5280 5.1.2.5). Default 24 h.
+	NextUpdate time.Duration
+	// Interval is how often the leader generates a CRL even without any
+	// status change, so that relying parties always find a fresh one well
+	// before nextUpdate. Default 1 h.
+	Interval time.Duration
+	// Debounce is how long the leader waits after a status change before it
+	// generates, so that a burst of revocations yields one CRL. A change
+	// is on a published CRL within Debounce plus one generation. Default 2 s.
+	Debounce time.Duration
+	// Retry is how often a replica that does not lead tries to take the
+	// lead, and how often the leader checks that the connection holding
+	// its lock is alive. Default 5 s.
+	Retry time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Log receives leadership changes, each generated CRL and errors;
+	// default slog.Default().
+	Log *slog.Logger
+}
+
+// Stored is a CRL that was signed and committed.
+type Stored struct {
+	IssuerID   string
+	Number     int64
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	Entries    int
+	DER        []byte
+}
+
+// Generator makes the CRLs of one issuing CA.
+type Generator struct {
+	db     *store.DB
+	signer *ca.Signer
+	opts   Options
+
+	issuerKnown atomic.Bool
+	// generated counts this Generator's committed CRLs; leading reports
+	// whether Run currently holds the lead. Both are for tests and logs.
+	generated atomic.Int64
+	leading   atomic.Bool
+}
+
+// New returns a Generator for signer's issuing CA. It does nothing until
+// Run or Generate is called.
+func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
+	if opts.NextUpdate <= 0 {
+		opts.NextUpdate = 24 * time.Hour
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Hour
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 2 * time.Second
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	opts.Log = opts.Log.With("issuer", signer.IssuerID)
+	if opts.Interval >= opts.NextUpdate {
+		// A new CRL must be out before the current one's nextUpdate
+		// (RFC 5280 5.1.2.5), with room for a failed attempt or two.
+		opts.Log.Warn("crl: Interval is not shorter than NextUpdate; using half of NextUpdate",
+			"interval", opts.Interval, "next_update", opts.NextUpdate)
+		opts.Interval = opts.NextUpdate / 2
+	}
+	return &Generator{db: db, signer: signer, opts: opts}
+}
+
+// Generate signs and stores a new CRL now, whether or not this replica
+// leads. The number is allocated in the transaction that inserts the CRL,
+// under a per-issuer lock, so concurrent calls on any number of replicas
+// produce strictly increasing numbers (RFC 5280 5.2.3).
+func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
+	start := time.Now()
+	issuerID := g.signer.IssuerID
+	if !g.issuerKnown.Load() {
+		// crls.issuer_id references issuers; the server records its issuer
+		// at start too, this only makes the Generator usable on its own.
+		iss := g.signer.Issuer()
+		if err := g.db.UpsertIssuer(ctx, issuerID, iss.Subject.String(), iss.Raw); err != nil {
+			return nil, fmt.Errorf("crl: record issuer: %w", err)
+		}
+		g.issuerKnown.Store(true)
+	}
+	var out *Stored
+	err := g.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.LockCRLIssuer(ctx, issuerID); err != nil {
+			return err
+		}
+		number, last, err := tx.NextCRLNumber(ctx, issuerID)
+		if err != nil {
+			return err
+		}
+		// The clock is read under the lock, so that a later number never
+		// carries an earlier thisUpdate. X.509 times have whole seconds
+		// (RFC 5280 5.1.2.4), so the stored time is the signed one. Should
+		// this replica's clock be behind the one that signed the previous
+		// CRL, thisUpdate stays where that one left it.
+		now := g.opts.Now().UTC().Truncate(time.Second)
+		if now.Before(last) {
+			now = last
+		}
+		var entries []x509.RevocationListEntry
+		err = tx.CRLEntries(ctx, issuerID, now, func(e store.CRLEntry) error {
+			serial, err := parseSerial(e.Serial)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, x509.RevocationListEntry{
+				SerialNumber:   serial,
+				RevocationTime: e.RevokedAt,
+				// Go omits the reasonCode extension for 0, as RFC 5280
+				// 5.3.1 asks ("unspecified ... SHOULD be absent").
+				ReasonCode: e.Reason,
+			})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read entries: %w", err)
+		}
+		rl := &x509.RevocationList{
+			Number:                    big.NewInt(number),
+			ThisUpdate:                now,
+			NextUpdate:                now.Add(g.opts.NextUpdate),
+			RevokedCertificateEntries: entries,
+		}
+		// Go writes a v2 CRL with the issuer's subject, an authority key
+		// identifier from its subjectKeyIdentifier (RFC 5280 5.2.1, a MUST)
+		// and the cRLNumber extension (5.2.3, a MUST).
+		der, err := g.signer.CreateCRL(rl)
+		if err != nil {
+			return err
+		}
+		row := &store.CRL{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
+			DER: der, Entries: len(entries)}
+		if err := tx.InsertCRL(ctx, row); err != nil {
+			return err
+		}
+		out = &Stored{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
+			Entries: len(entries), DER: der}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("crl: generate for issuer %s: %w", issuerID, err)
+	}
+	g.generated.Add(1)
+	g.opts.Log.Info("crl generated", "number", out.Number, "entries", out.Entries, "bytes", len(out.DER),
+		"next_update", out.NextUpdate, "took", time.Since(start).Round(time.Millisecond))
+	return out, nil
+}
+
+// Run keeps the issuer's CRL current until ctx ends. Among all replicas
+// that run it, the one holding a session-level PostgreSQL advisory lock
+// leads; the others try again every Retry and take over when the leader's
+// session ends (its process died or its ctx was cancelled).
+func (g *Generator) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		lock, err := g.db.TryCRLLeader(ctx, g.signer.IssuerID, g.opts.Retry)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				g.opts.Log.Warn("crl: cannot try for the lead", "err", err)
+			}
+		case lock != nil:
+			g.opts.Log.Info("crl: leading generation")
+			g.leading.Store(true)
+			g.lead(ctx, lock)
+			g.leading.Store(false)
+			lock.Release()
+			g.opts.Log.Info("crl: stopped leading")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(g.opts.Retry):
+		}
+	}
+}
+
+// lead generates while the lock is held: at once if the stored CRL is not
+// current, every Interval, and Debounce after a status change.
+func (g *Generator) lead(parent context.Context, lock *store.LeaderLock) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		select {
+		case <-lock.Lost():
+			g.opts.Log.Warn("crl: lost the connection holding the lead")
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+
+	// A notification only wakes the loop; one pending wake-up is enough
+	// to coalesce a burst.
+	kick := make(chan struct{}, 1)
+	ready := make(chan struct{})
+	wg.Go(func() {
+		g.db.Listen(ctx, store.StatusChannel, ready, func(string) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		})
+	})
+	// Listen first, then look at the stored CRL: a change committed after
+	// the look is heard, one committed before it is seen.
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+
+	periodic := time.NewTimer(g.dueIn(ctx))
+	defer periodic.Stop()
+	debounce := time.NewTimer(0)
+	debounce.Stop()
+	debouncing := false
+	generate := func() {
+		if _, err := g.Generate(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			g.opts.Log.Error("crl: generation failed, retrying", "err", err, "retry_in", g.opts.Retry)
+			periodic.Reset(min(g.opts.Retry, g.opts.Interval))
+			return
+		}
+		periodic.Reset(g.opts.Interval)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+			// The first change of a burst starts the clock; later ones ride
+			// along. A change heard while generating starts a new round,
+			// since that CRL may have been read before it committed.
+			if !debouncing {
+				debouncing = true
+				debounce.Reset(g.opts.Debounce)
+			}
+		case <-debounce.C:
+			debouncing = false
+			generate()
+		case <-periodic.C:
+			generate()
+		}
+	}
+}
+
+// dueIn tells how long the stored CRL stays current: zero if there is
+// none, if it is Interval old, or if it no longer lists what the database
+// says (a change committed while no replica was listening, e.g. during a
+// takeover); otherwise the rest of its Interval.
+func (g *Generator) dueIn(ctx context.Context) time.Duration {
+	latest, err := g.db.LatestCRL(ctx, g.signer.IssuerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0
+	}
+	if err != nil {
+		g.opts.Log.Warn("crl: cannot read the latest CRL, generating", "err", err)
+		return 0
+	}
+	now := g.opts.Now()
+	age := now.Sub(latest.ThisUpdate)
+	if age >= g.opts.Interval {
+		return 0
+	}
+	same, err := g.sameEntries(ctx, latest, now)
+	if err != nil {
+		g.opts.Log.Warn("crl: cannot compare the latest CRL with the database, generating", "err", err)
+		return 0
+	}
+	if !same {
+		return 0
+	}
+	return g.opts.Interval - max(age, 0)
+}
+
+type entryKey struct {
+	unix   int64
+	reason int
+}
+
+var errDiffers = errors.New("differs")
+
+// sameEntries reports whether the CRL lists exactly the entries that a CRL
+// made now would list, with the same times and reasons.
+func (g *Generator) sameEntries(ctx context.Context, stored *store.CRL, now time.Time) (bool, error) {
+	rl, err := x509.ParseRevocationList(stored.DER)
+	if err != nil {
+		return false, err
+	}
+	listed := make(map[string]entryKey, len(rl.RevokedCertificateEntries))
+	for _, e := range rl.RevokedCertificateEntries {
+		listed[e.SerialNumber.Text(16)] = entryKey{e.RevocationTime.Unix(), e.ReasonCode}
+	}
+	seen := 0
+	err = g.db.CRLEntries(ctx, g.signer.IssuerID, now, func(e store.CRLEntry) error {
+		serial, err := parseSerial(e.Serial)
+		if err != nil {
+			return errDiffers
+		}
+		// Compare at the CRL's whole-second precision.
+		if k, ok := listed[serial.Text(16)]; !ok || k != (entryKey{e.RevokedAt.Unix(), e.Reason}) {
+			return errDiffers
+		}
+		seen++
+		return nil
+	})
+	if errors.Is(err, errDiffers) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return seen == len(listed), nil
+}
+
+// parseSerial reads a serial as stored (lower-case hex, no leading zeros).
+// hex.DecodeString is several times faster than big.Int.SetString, which
+// counts at 100,000 entries.
+func parseSerial(s string) (*big.Int, error) {
+	if len(s)%2 == 1 {
+		s = "0" + s
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("certificate serial %q is not hex", s)
+	}
+	return new(big.Int).SetBytes(b), nil
+}

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS certificates_crl_entries;
+DROP TABLE IF EXISTS crls;

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CRL is one signed certificate revocation list as stored in the crls
+// table.
+type CRL struct {
+	IssuerID   string
+	Number     int64
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	DER        []byte
+	Entries    int
+	CreatedAt  time.Time
+}
+
+// CRLEntry is one certificate that belongs on its issuer's CRL.
+type CRLEntry struct {
+	Serial    string // lower-case hex, as in certificates.serial
+	RevokedAt time.Time
+	// Reason is the RFC 5280 section 5.3.1 CRLReason code; a suspended
+	// certificate is reported as certificateHold (6).
+	Reason int
+}
+
+// Advisory lock keys share one 64-bit space with LockKey and TryJobLock,
+// so every CRL key carries its own prefix.
+const (
+	crlNumberLockPrefix = "crl-number:"
+	crlLeaderLockPrefix = "crl-leader:"
+)
+
+// LockCRLIssuer takes the transaction-scoped advisory lock that serializes
+// CRL number allocation for one issuer. Two generators (on one replica or
+// on two) queue here, and the second one reads the first one's row once
+// it is committed, so numbers never repeat or go down (RFC 5280 5.2.3).
+func (t *Tx) LockCRLIssuer(ctx context.Context, issuerID string) error {
+	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, crlNumberLockPrefix+issuerID)
+	return err
+}
+
+// NextCRLNumber returns max(number)+1 for the issuer (1 for the first CRL)
+// and the thisUpdate of the latest CRL (zero if there is none). Call it
+// after LockCRLIssuer, in the transaction that inserts the CRL.
+func (t *Tx) NextCRLNumber(ctx context.Context, issuerID string) (next int64, lastThisUpdate time.Time, err error) {
+	// ORDER BY number DESC LIMIT 1 is max(number), read backwards on the
+	// primary key, and gives the row's thisUpdate in the same read.
+	err = t.tx.QueryRow(ctx, `SELECT number + 1, this_update FROM crls
+		WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1`, issuerID).Scan(&next, &lastThisUpdate)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 1, time.Time{}, nil
+	}
+	return next, lastThisUpdate, err
+}
+
+// crlEntriesQuery selects what a complete CRL must list: every revoked or
+// suspended certificate of the issuer that has not expired. An entry may
+// leave the CRL after the certificate's notAfter (RFC 5280 5.1.2.6).
+const crlEntriesQuery = `SELECT serial, revoked_at,
+		CASE WHEN status = 'suspended' THEN 6 ELSE revocation_reason END
+	FROM certificates
+	WHERE issuer_id = $1 AND status IN ('revoked', 'suspended') AND not_after > $2`
+
+// CRLEntries streams the CRL entries of an issuer at time now to fn, row by
+// row as they arrive, so that a CRL with many entries is never held twice
+// in memory. An error from fn stops the read and is returned.
+func (t *Tx) CRLEntries(ctx context.Context, issuerID string, now time.Time, fn func(CRLEntry) error) error {
+	rows, err := t.tx.Query(ctx, crlEntriesQuery, issuerID, now)
+	if err != nil {
+		return err
+	}
+	return scanCRLEntries(rows, fn)
+}
+
+// CRLEntries is the same read outside a transaction, used to check whether
+// the latest stored CRL is still current.
+func (db *DB) CRLEntries(ctx context.Context, issuerID string, now time.Time, fn func(CRLEntry) error) error {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, crlEntriesQuery, issuerID, now)
+	if err != nil {
+		return err
+	}
+	return scanCRLEntries(rows, fn)
+}
+
+func scanCRLEntries(rows pgx.Rows, fn func(CRLEntry) error) error {
+	defer rows.Close()
+	var (
+		e      CRLEntry
+		reason int16
+	)
+	for rows.Next() {
+		if err := rows.Scan(&e.Serial, &e.RevokedAt, &reason); err != nil {
+			return err
+		}
+		e.Reason = int(reason)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// InsertCRL stores a signed CRL. A second CRL with the same number for the
+// same issuer fails on the primary key.
+func (t *Tx) InsertCRL(ctx context.Context, c *CRL) error {
+	return t.tx.QueryRow(ctx, `INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+		c.IssuerID, c.Number, c.ThisUpdate, c.NextUpdate, c.DER, c.Entries).Scan(&c.CreatedAt)
+}
+
+// LatestCRL returns the issuer's CRL with the highest number, or
+// ErrNotFound if none was generated yet.
+func (db *DB) LatestCRL(ctx context.Context, issuerID string) (*CRL, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	var c CRL
+	err := db.pool.QueryRow(ctx, `SELECT issuer_id, number, this_update, next_update, der, entries, created_at
+		FROM crls WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1`, issuerID).
+		Scan(&c.IssuerID, &c.Number, &c.ThisUpdate, &c.NextUpdate, &c.DER, &c.Entries, &c.CreatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}
+
+// LatestCRLNumber returns the issuer's highest CRL number, or ErrNotFound.
+// It reads one index entry, so that an HTTP cache can ask often whether
+// it still holds the latest CRL without fetching megabytes of DER.
+func (db *DB) LatestCRLNumber(ctx context.Context, issuerID string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT number FROM crls WHERE issuer_id = $1
+		ORDER BY number DESC LIMIT 1`, issuerID).Scan(&n)
+	if err != nil {
+		return 0, notFound(err)
+	}
+	return n, nil
+}
+
+// LeaderLock is a session-level advisory lock held on a connection of its
+// own. PostgreSQL releases it when that session ends, so when the process
+// holding it dies (or its connection breaks) another replica can take it.
+type LeaderLock struct {
+	lost    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	release sync.Once
+}
+
+// TryCRLLeader tries to become the one replica that generates the issuer's
+// CRLs. It returns nil, nil when another session holds the lock. While
+// the lock is held, its connection is checked every check interval; Lost
+// is closed when the check fails, because the lock may then be gone.
+func (db *DB) TryCRLLeader(ctx context.Context, issuerID string, check time.Duration) (*LeaderLock, error) {
+	return db.tryLeaderLock(ctx, crlLeaderLockPrefix+issuerID, check)
+}
+
+func (db *DB) tryLeaderLock(ctx context.Context, key string, check time.Duration) (*LeaderLock, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	pooled, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	err = pooled.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got)
+	switch {
+	case err != nil:
+		// The lock may have been granted before the error; closing the
+		// session makes sure it is not left behind in the pool.
+		pooled.Hijack().Close(context.Background())
+		return nil, err
+	case !got:
+		// No lock was taken, so the connection is clean for other users.
+		pooled.Release()
+		return nil, nil
+	}
+	// The session now holds the lock: it leaves the pool for good, or the
+	// next borrower would inherit the lock and nobody could release it.
+	conn := pooled.Hijack()
+	l := &LeaderLock{lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.watch(conn, check, db.timeout)
+	return l, nil
+}
+
+func (l *LeaderLock) watch(conn *pgx.Conn, check, timeout time.Duration) {
+	defer close(l.done)
+	defer func() {
+		// Ending the session releases the lock at once.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn.Close(ctx)
+	}()
+	tick := time.NewTicker(check)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				close(l.lost)
+				return
+			}
+		}
+	}
+}
+
+// Lost is closed when the lock's connection failed a check: the lock may
+// already belong to another replica, so the holder must stop leading.
+func (l *LeaderLock) Lost() <-chan struct{} { return l.lost }
+
+// Release gives the lock up by closing its session, and waits until it is
+// closed. It is safe to call more than once and after Lost.
+func (l *LeaderLock) Release() {
+	l.release.Do(func() { close(l.stop) })
+	<-l.done
+}
