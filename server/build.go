@@ -12,6 +12,7 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	"github.com/signet-ca/signet/crl"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -20,6 +21,7 @@ type Built struct {
 	*Server
 	Authority *ca.Authority
 	DB        *store.DB
+	CRL       *crl.Generator
 }
 
 // Build migrates the database under golang-migrate's advisory lock, loads
@@ -103,13 +105,16 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
+	gen := crl.New(db, signer, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(), Now: now, Log: log})
+	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
 	ok = true
-	return &Built{Server: srv, Authority: authority, DB: db}, nil
+	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends.
 func (b *Built) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	go b.Authority.RunJobs(ctx, time.Hour)
+	go b.CRL.Run(ctx)
 	return b.Server.Serve(ctx, grpcLis, httpLis)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.step.sm/crypto/pemutil"
 
@@ -35,6 +36,10 @@ type Config struct {
 	Profiles       []*ca.Profile    `json:"profiles,omitempty"`
 	CRLBaseURL     string           `json:"crlBaseURL,omitempty"`
 	OCSPURL        string           `json:"ocspURL,omitempty"`
+	// CRLNextUpdate is each CRL's nextUpdate - thisUpdate (default 24h);
+	// CRLInterval how often one is generated without any change (default 1h).
+	CRLNextUpdate Duration `json:"crlNextUpdate,omitempty"`
+	CRLInterval   Duration `json:"crlInterval,omitempty"`
 	// DevProviders enables the simulated identity providers. Only --dev
 	// may set it; a configuration file that asks for it is refused.
 	DevProviders bool `json:"devProviders,omitempty"`
@@ -111,4 +116,24 @@ func readSubjectKey(path string) ([]byte, error) {
 		return nil, errors.New("subject key: want at least 32 bytes, hex encoded (`openssl rand -hex 32`)")
 	}
 	return key, nil
+}
+
+// Duration is a time.Duration written as a Go duration string ("24h").
+type Duration time.Duration
+
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("duration %q: want a Go duration like \"24h\"", s)
+	}
+	*d = Duration(v)
+	return nil
 }
