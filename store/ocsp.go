@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CertStatus is the part of a certificate row that an OCSP response is
+// built from (RFC 6960 section 4.2.1: certStatus, revocationTime and
+// revocationReason), plus the issuer, which the responder compares with
+// the CA it answers for.
+type CertStatus struct {
+	Serial   string // lower-case hex
+	IssuerID string
+	Status   string // active, suspended, revoked, expired
+	// RevokedAt and RevocationReason are set exactly when Status is
+	// revoked or suspended (a table CHECK); a suspension carries reason 6,
+	// certificateHold, and the hold time.
+	RevokedAt        *time.Time
+	RevocationReason *int
+	NotAfter         time.Time
+}
+
+const certStatusColumns = `serial, issuer_id, status, revoked_at, revocation_reason, not_after`
+
+func scanCertStatus(row pgx.Row) (*CertStatus, error) {
+	var s CertStatus
+	var reason *int16
+	if err := row.Scan(&s.Serial, &s.IssuerID, &s.Status, &s.RevokedAt, &reason, &s.NotAfter); err != nil {
+		return nil, notFound(err)
+	}
+	if reason != nil {
+		r := int(*reason)
+		s.RevocationReason = &r
+	}
+	return &s, nil
+}
+
+// CertificateStatus reads the revocation state of one certificate, or
+// ErrNotFound. It reads only the narrow columns (not the DER) because the
+// OCSP responder calls it on every cache miss.
+func (db *DB) CertificateStatus(ctx context.Context, serial string) (*CertStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	return scanCertStatus(db.pool.QueryRow(ctx,
+		`SELECT `+certStatusColumns+` FROM certificates WHERE serial = $1`, serial))
+}
+
+// CertificateStatuses reads the revocation state of many certificates in
+// one round trip, for the OCSP responder's periodic re-signing. Serials
+// that are not in the table are absent from the map.
+func (db *DB) CertificateStatuses(ctx context.Context, serials []string) (map[string]*CertStatus, error) {
+	out := make(map[string]*CertStatus, len(serials))
+	if len(serials) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	rows, err := db.pool.Query(ctx,
+		`SELECT `+certStatusColumns+` FROM certificates WHERE serial = ANY($1)`, serials)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanCertStatus(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[s.Serial] = s
+	}
+	return out, rows.Err()
+}
+
+// ListenStatus delivers the serial of every status change, like
+// Listen(ctx, StatusChannel, ...), for callers that cache status answers.
+// PostgreSQL drops notifications sent while no session listens, so after
+// a lost connection a cache cannot know what it missed. onListen runs each
+// time LISTEN is in place, the first time and after every reconnection,
+// before any notification on that session is delivered: a cache flushes
+// itself there. It returns when ctx ends.
+func (db *DB) ListenStatus(ctx context.Context, onListen func(), fn func(serial string)) {
+	const maxBackoff = 5 * time.Second
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		listened, _ := db.listenStatusOnce(ctx, onListen, fn) // the health check reports an outage
+		if ctx.Err() != nil {
+			return
+		}
+		if listened {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (db *DB) listenStatusOnce(ctx context.Context, onListen func(), fn func(string)) (listened bool, err error) {
+	pooled, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	// The session's LISTEN state must not be inherited by other pool
+	// users, so the connection leaves the pool for good.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{StatusChannel}.Sanitize()); err != nil {
+		return false, err
+	}
+	onListen()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return true, err
+		}
+		fn(n.Payload)
+	}
+}
