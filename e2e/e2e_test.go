@@ -10,6 +10,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -64,12 +66,18 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	if st := e.signetJSON("status", "--cert", issued.Dir); st.Status != "active" || st.Serial != issued.Serial {
 		t.Errorf("status after enroll: %+v", st)
 	}
+	e.wantOCSP(issued, "good", "")
+	e.wantCRL(issued, true)
 
 	// 효력정지 with the key, 효력회복 with identity checks.
 	e.signet("suspend", "--cert", issued.Dir, "--password-file", e.pwFile)
 	e.wantStatus(issued.Serial, "suspended", "certificateHold")
+	e.wantOCSP(issued, "revoked", "certificateHold")
+	e.wantCRL(issued, false)
 	e.signet(append([]string{"resume", "--cert", issued.Dir}, identity[:len(identity)-2]...)...)
 	e.wantStatus(issued.Serial, "active", "")
+	e.wantOCSP(issued, "good", "")
+	e.wantCRL(issued, true)
 
 	// 갱신: renew with the current key; remaining days carry over.
 	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile)
@@ -78,6 +86,9 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 		t.Errorf("renewed notAfter %v, want old notAfter + validity %v", renewed.NotAfter, want)
 	}
 	e.wantStatus(issued.Serial, "revoked", "superseded")
+	e.wantOCSP(issued, "revoked", "superseded")
+	e.wantCRL(issued, false)
+	e.wantCRL(renewed, true)
 
 	// 재발급: reissue after "losing" the key keeps the notAfter.
 	reissued := e.signetJSON(append([]string{"reissue", "--profile", "personal-banking"}, identity...)...)
@@ -90,6 +101,8 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	// 폐지: revoke with the key.
 	e.signet("revoke", "--cert", reissued.Dir, "--password-file", e.pwFile, "--reason", "keyCompromise")
 	e.wantStatus(reissued.Serial, "revoked", "keyCompromise")
+	e.wantOCSP(reissued, "revoked", "keyCompromise")
+	e.wantCRL(reissued, false)
 
 	var listed []cert
 	if err := json.Unmarshal(e.signet("list"), &listed); err != nil || len(listed) == 0 {
@@ -266,6 +279,120 @@ func (e *env) openssl(args ...string) []byte {
 		e.t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out
+}
+
+// wantOCSP asks the OCSP responder named in the certificate's AIA with
+// `openssl ocsp`, which also verifies the response against the dev root.
+// A status change is visible at once; the loop only absorbs scheduling.
+func (e *env) wantOCSP(c cert, status, reason string) {
+	e.t.Helper()
+	x, certPEM := e.readCert(c)
+	if len(x.OCSPServer) != 1 {
+		e.t.Fatalf("certificate has OCSP servers %v, want one", x.OCSPServer)
+	}
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		// openssl prints "Response verify OK" on stderr.
+		b, err := exec.Command("openssl", "ocsp", "-issuer", filepath.Join(e.state, "intermediate.pem"), "-cert", certPEM,
+			"-url", x.OCSPServer[0], "-CAfile", filepath.Join(e.state, "root.pem"), "-no_nonce").CombinedOutput()
+		if err != nil {
+			e.t.Fatalf("openssl ocsp: %v\n%s", err, b)
+		}
+		out = string(b)
+		if strings.Contains(out, certPEM+": "+status) && (reason == "" || strings.Contains(out, "Reason: "+reason)) {
+			if !strings.Contains(out, "Response verify OK") {
+				e.t.Errorf("openssl ocsp did not verify the response:\n%s", out)
+			}
+			return
+		}
+	}
+	e.t.Errorf("openssl ocsp for %s: want %s %s, got:\n%s", c.Serial, status, reason, out)
+}
+
+// wantCRL fetches the CRL from the certificate's distribution point until
+// it reflects the certificate's status (it is regenerated within seconds
+// of a change), then checks that `openssl verify -crl_check` accepts a
+// good certificate and rejects a revoked or suspended one.
+func (e *env) wantCRL(c cert, good bool) {
+	e.t.Helper()
+	x, certPEM := e.readCert(c)
+	if len(x.CRLDistributionPoints) != 1 {
+		e.t.Fatalf("certificate has CRL DPs %v, want one", x.CRLDistributionPoints)
+	}
+	crlPEM := filepath.Join(e.t.TempDir(), "crl.pem")
+	var listed bool
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		resp, err := http.Get(x.CRLDistributionPoints[0])
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		der, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			if ct := resp.Header.Get("Content-Type"); ct != "application/pkix-crl" {
+				e.t.Errorf("CRL content type %q", ct)
+			}
+			rl, err := x509.ParseRevocationList(der)
+			if err != nil {
+				e.t.Fatalf("CRL does not parse: %v", err)
+			}
+			listed = false
+			for _, entry := range rl.RevokedCertificateEntries {
+				listed = listed || entry.SerialNumber.Cmp(x.SerialNumber) == 0
+			}
+			if listed != good {
+				e.writeFile(crlPEM, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("CRL still lists=%v serial %s after 15 s", listed, c.Serial)
+		}
+	}
+	cmd := exec.Command("openssl", "verify", "-crl_check", "-CRLfile", crlPEM, "-CAfile", filepath.Join(e.state, "root.pem"),
+		"-untrusted", filepath.Join(e.state, "intermediate.pem"), certPEM)
+	out, err := cmd.CombinedOutput()
+	switch {
+	case good && (err != nil || !strings.Contains(string(out), ": OK")):
+		e.t.Errorf("openssl verify -crl_check rejected a good certificate: %v\n%s", err, out)
+	case !good && (err == nil || !strings.Contains(string(out), "certificate revoked")):
+		e.t.Errorf("openssl verify -crl_check accepted a revoked certificate: %v\n%s", err, out)
+	}
+}
+
+func (e *env) readCert(c cert) (*x509.Certificate, string) {
+	e.t.Helper()
+	der, err := os.ReadFile(filepath.Join(c.Dir, "signCert.der"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(der)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if x.SerialNumber.Text(16) != c.Serial {
+		// The folder now holds a successor (renewal writes in place); use
+		// the certificate kept for this serial.
+		old, err := os.ReadFile(filepath.Join(c.Dir, "signCert.der.old"))
+		if err == nil {
+			if ox, err := x509.ParseCertificate(old); err == nil && ox.SerialNumber.Text(16) == c.Serial {
+				x, der = ox, old
+			}
+		}
+		if x.SerialNumber.Text(16) != c.Serial {
+			e.t.Fatalf("no certificate file for serial %s in %s", c.Serial, c.Dir)
+		}
+	}
+	p := filepath.Join(e.t.TempDir(), c.Serial+".pem")
+	e.writeFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return x, p
+}
+
+func (e *env) writeFile(path string, b []byte) {
+	e.t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func endOfDayKST(t time.Time) time.Time {

@@ -13,6 +13,7 @@ import (
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	"github.com/signet-ca/signet/crl"
+	"github.com/signet-ca/signet/ocsp"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -22,6 +23,7 @@ type Built struct {
 	Authority *ca.Authority
 	DB        *store.DB
 	CRL       *crl.Generator
+	OCSP      *ocsp.Responder
 }
 
 // Build migrates the database under golang-migrate's advisory lock, loads
@@ -107,14 +109,20 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	gen := crl.New(db, signer, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(), Now: now, Log: log})
 	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
+	responder, err := ocsp.New(ctx, db, signer, ocsp.Options{Now: now, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("ocsp: %w", err)
+	}
+	srv.MountOCSP(responder.Handler())
 	ok = true
-	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen}, nil
+	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends.
 func (b *Built) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	go b.Authority.RunJobs(ctx, time.Hour)
 	go b.CRL.Run(ctx)
+	go b.OCSP.Run(ctx)
 	return b.Server.Serve(ctx, grpcLis, httpLis)
 }
 

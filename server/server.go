@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,6 +34,8 @@ const MaxMessageSize = 256 << 10
 type Server struct {
 	grpc   *grpc.Server
 	http   *http.Server
+	mux    *http.ServeMux
+	ocsp   http.Handler
 	health *health.Server
 	db     *store.DB
 	log    *slog.Logger
@@ -71,16 +74,28 @@ func New(o Options) (*Server, error) {
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 
-	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.http = &http.Server{Handler: http.HandlerFunc(s.route), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
 
-// HTTPHandler returns the HTTP mux so that later features (CRL, OCSP) can
-// be mounted and tests can call it.
-func (s *Server) HTTPHandler() *http.ServeMux { return s.http.Handler.(*http.ServeMux) }
+// HTTPHandler returns the HTTP mux so that features can be mounted.
+func (s *Server) HTTPHandler() *http.ServeMux { return s.mux }
+
+// MountOCSP serves h at /ocsp and /ocsp/<request>.
+func (s *Server) MountOCSP(h http.Handler) { s.ocsp = h }
+
+// route sends OCSP GETs past ServeMux, which would "clean" a "//" inside
+// a base64 request (RFC 5019 section 5) and redirect to a URL that no
+// longer decodes.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; s.ocsp != nil && (p == "/ocsp" || strings.HasPrefix(p, "/ocsp/")) {
+		s.ocsp.ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
