@@ -307,6 +307,16 @@ func (a *Authority) auditRefusal(ctx context.Context, at *attempt, rerr *Error) 
 	}
 }
 
+// AuditAdmin records one admin API call, reads included, with the staff
+// member as actor (issue "Admin audit": every admin call is audited).
+func (a *Authority) AuditAdmin(ctx context.Context, actor, method, outcome, reason string, details map[string]any) error {
+	ev := &store.AuditEvent{At: a.now().UTC(), Actor: actor, Action: "admin:" + method, Outcome: outcome, Reason: reason, Details: details}
+	if s, ok := details["serial"].(string); ok {
+		ev.Serial = s
+	}
+	return a.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error { return tx.AppendAudit(ctx, ev) })
+}
+
 // AuditTransportRefusal records a call that gRPC refused before any
 // handler ran, such as an oversized message, so that even those attempts
 // leave a trace.
