@@ -128,7 +128,7 @@ func start(t *testing.T) *env {
 
 	var logs bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "signetd"), "--dev", "--state-dir", e.state, "--validity", "240h",
-		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr)
+		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr, "--admin-addr", freeAddr(t))
 	cmd.Env = withoutEnv(os.Environ(), "DATABASE_URL")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

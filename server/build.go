@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	"github.com/signet-ca/signet/crl"
@@ -100,8 +100,14 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
+	var admin *adminca.CA
+	if c.AdminCA.Cert != "" {
+		if admin, err = adminca.Load(c.AdminCA.Cert, c.AdminCA.Key); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := New(Options{
-		Authority: authority, DB: db, DevIdentity: sim, Log: log,
+		Authority: authority, DB: db, DevIdentity: sim, Log: log, AdminCA: admin,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {
@@ -119,11 +125,11 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 }
 
 // Serve runs the listeners and the background jobs until ctx ends.
-func (b *Built) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+func (b *Built) Serve(ctx context.Context, l Listeners) error {
 	go b.Authority.RunJobs(ctx, time.Hour)
 	go b.CRL.Run(ctx)
 	go b.OCSP.Run(ctx)
-	return b.Server.Serve(ctx, grpcLis, httpLis)
+	return b.Server.Serve(ctx, l)
 }
 
 // Close releases the signer's key manager and the database.

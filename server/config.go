@@ -25,7 +25,13 @@ type Config struct {
 	DatabaseURL  string `json:"databaseURL,omitempty"`
 	GRPCAddr     string `json:"grpcAddr"`
 	HTTPAddr     string `json:"httpAddr"`
-	TLS          struct {
+	// AdminAddr is the admin API's listener (mutual TLS with AdminCA).
+	AdminAddr string `json:"adminAddr,omitempty"`
+	AdminCA   struct {
+		Cert string `json:"cert"`
+		Key  string `json:"key"`
+	} `json:"adminCA"`
+	TLS struct {
 		Cert string `json:"cert"` // PEM chain presented to clients
 		Key  string `json:"key"`
 	} `json:"tls"`
@@ -90,6 +96,9 @@ func (c *Config) validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	if (c.AdminCA.Cert != "") != (c.AdminAddr != "") {
+		return fmt.Errorf("config: adminAddr and adminCA go together: the admin API needs both a listener and its client CA")
 	}
 	return nil
 }

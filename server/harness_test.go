@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
 	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	"github.com/signet-ca/signet/ca/proof"
@@ -59,7 +60,9 @@ func sharedPKI(t testing.TB) devca.Files {
 			pkiErr = err
 			return
 		}
-		pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"})
+		if pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"}); pkiErr == nil {
+			_, pkiErr = adminca.Ensure(dir, "Signet")
+		}
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
@@ -79,6 +82,7 @@ type harness struct {
 	roots  *x509.CertPool
 	chain  []*x509.Certificate
 	ca     *ca.Authority
+	admin  string // admin listener address
 }
 
 func newHarness(t testing.TB) *harness {
@@ -98,6 +102,8 @@ func newHarness(t testing.TB) *harness {
 		CRLBaseURL:     "http://127.0.0.1:9080/crl", OCSPURL: "http://127.0.0.1:9080/ocsp",
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.AdminCA.Cert, cfg.AdminCA.Key = adminca.Files(filepath.Dir(files.Root))
 	writeFile(t, cfg.SubjectKeyFile, []byte("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	for _, p := range minter.Providers() {
 		der, err := x509.MarshalPKIXPublicKey(p.Key)
@@ -123,8 +129,12 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	alis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, glis, hlis) }()
+	go func() { done <- b.Serve(ctx, server.Listeners{GRPC: glis, HTTP: hlis, Admin: alis}) }()
 
 	roots := x509.NewCertPool()
 	root := readCert(t, files.Root)
@@ -146,7 +156,8 @@ func newHarness(t testing.TB) *harness {
 		b.Close()
 	})
 	return &harness{t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
-		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority}
+		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority,
+		admin: alis.Addr().String()}
 }
 
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and

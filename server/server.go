@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
@@ -33,6 +34,7 @@ const MaxMessageSize = 256 << 10
 // Server holds the listeners.
 type Server struct {
 	grpc   *grpc.Server
+	admin  *grpc.Server // nil without an admin CA
 	http   *http.Server
 	mux    *http.ServeMux
 	ocsp   http.Handler
@@ -48,7 +50,14 @@ type Options struct {
 	TLS       *tls.Config
 	// DevIdentity, when set, serves the simulated providers (dev only).
 	DevIdentity *devprovider.Simulator
-	Log         *slog.Logger
+	// AdminCA, when set, enables the admin listener (mutual TLS).
+	AdminCA *adminca.CA
+	Log     *slog.Logger
+}
+
+// Listeners are where the server serves; Admin may be nil.
+type Listeners struct {
+	GRPC, HTTP, Admin net.Listener
 }
 
 // New builds the gRPC and HTTP servers.
@@ -75,6 +84,12 @@ func New(o Options) (*Server, error) {
 	reflection.Register(g)
 
 	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux()}
+	if o.AdminCA != nil {
+		if len(o.TLS.Certificates) != 1 {
+			return nil, errors.New("server: the admin listener needs the TLS server certificate")
+		}
+		s.admin = newAdminServer(o.Authority, o.TLS.Certificates[0], o.AdminCA, o.Log)
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.http = &http.Server{Handler: http.HandlerFunc(s.route), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
@@ -107,12 +122,18 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// Serve runs both listeners until ctx ends, then stops gracefully.
-func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
-	errc := make(chan error, 2)
-	go func() { errc <- s.grpc.Serve(grpcLis) }()
+// Serve runs the listeners until ctx ends, then stops gracefully.
+func (s *Server) Serve(ctx context.Context, l Listeners) error {
+	errc := make(chan error, 3)
+	go func() { errc <- s.grpc.Serve(l.GRPC) }()
+	if s.admin != nil {
+		if l.Admin == nil {
+			return errors.New("server: an admin CA is configured but no admin listener was given")
+		}
+		go func() { errc <- s.admin.Serve(l.Admin) }()
+	}
 	go func() {
-		if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(l.HTTP); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -133,10 +154,19 @@ func (s *Server) stop() {
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
 	done := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(done) }()
+	go func() {
+		if s.admin != nil {
+			s.admin.GracefulStop()
+		}
+		s.grpc.GracefulStop()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		if s.admin != nil {
+			s.admin.Stop()
+		}
 		s.grpc.Stop()
 	}
 }

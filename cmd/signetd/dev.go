@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store/devcluster"
@@ -20,9 +21,10 @@ import (
 // Dev-mode defaults: loopback only, so that a dev CA with simulated
 // identity checks is never reachable from another machine.
 const (
-	devGRPCAddr = "127.0.0.1:9443"
-	devHTTPAddr = "127.0.0.1:9080"
-	devOrg      = "Signet"
+	devGRPCAddr  = "127.0.0.1:9443"
+	devHTTPAddr  = "127.0.0.1:9080"
+	devAdminAddr = "127.0.0.1:9444"
+	devOrg       = "Signet"
 )
 
 // devConfig prepares the embedded default: a private PostgreSQL cluster
@@ -75,6 +77,12 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 		DevProviders:   true,
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
+	cfg.AdminAddr = pick(f.adminAddr, devAdminAddr)
+	if err := ensureDevAdmins(dir); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("dev admin CA: %w", err)
+	}
+	cfg.AdminCA.Cert, cfg.AdminCA.Key = adminca.Files(dir)
 	cfg.CRLBaseURL = "http://" + cfg.HTTPAddr + "/crl"
 	cfg.OCSPURL = "http://" + cfg.HTTPAddr + "/ocsp"
 	cfg.Profiles = ca.DefaultProfiles()
@@ -111,11 +119,34 @@ func ensureSubjectKey(path string) error {
 	return os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600)
 }
 
-func printDevBanner(stateDir, grpcAddr, httpAddr string) {
+// ensureDevAdmins creates the admin CA and one auditor and one operator
+// identity in the state dir, so that the admin API can be tried at once.
+func ensureDevAdmins(dir string) error {
+	admin, err := adminca.Ensure(dir, devOrg)
+	if err != nil {
+		return err
+	}
+	for _, role := range []string{adminca.RoleAuditor, adminca.RoleOperator} {
+		if _, err := os.Stat(filepath.Join(dir, "admin-"+role+".pem")); err == nil {
+			continue
+		}
+		cert, key, err := admin.Issue(role, "dev-"+role, 365*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		if _, _, err := adminca.WriteIdentity(dir, "admin-"+role, cert, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printDevBanner(stateDir, grpcAddr, httpAddr, adminAddr string) {
 	fmt.Printf(`
 Signet dev CA is running (simulated phone and account checks; not for production).
   gRPC over TLS  %s   trust anchor: %s
-  HTTP           %s   GET /healthz
+  HTTP           %s   GET /healthz, /crl/<issuer>.crl, /ocsp
+  admin (mTLS)   %s   client certificates: %s/admin-auditor.pem, admin-operator.pem
 
 Enroll a one-year personal-banking certificate:
   printf 'Sign3t!pass' > /tmp/signet-pw
@@ -123,5 +154,5 @@ Enroll a one-year personal-banking certificate:
     --name 홍길동 --birth 19900101 --phone 01012345678 --carrier SKT \
     --bank 004 --account 12345678901234 --password-file /tmp/signet-pw
 
-`, grpcAddr, filepath.Join(stateDir, "root.pem"), httpAddr, grpcAddr, filepath.Join(stateDir, "root.pem"))
+`, grpcAddr, filepath.Join(stateDir, "root.pem"), httpAddr, adminAddr, stateDir, grpcAddr, filepath.Join(stateDir, "root.pem"))
 }

@@ -29,13 +29,14 @@ func main() {
 }
 
 type flags struct {
-	dev      bool
-	stateDir string
-	validity string
-	config   string
-	grpcAddr string
-	httpAddr string
-	logLevel string
+	dev       bool
+	stateDir  string
+	validity  string
+	config    string
+	grpcAddr  string
+	httpAddr  string
+	adminAddr string
+	logLevel  string
 }
 
 func parseFlags(name string, args []string) (*flags, []string, error) {
@@ -47,6 +48,7 @@ func parseFlags(name string, args []string) (*flags, []string, error) {
 	fs.StringVar(&f.config, "config", "", "production configuration file (JSON)")
 	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "override the gRPC listen address (dev default 127.0.0.1:9443)")
 	fs.StringVar(&f.httpAddr, "http-addr", "", "override the HTTP listen address (dev default 127.0.0.1:9080)")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "override the admin API listen address (dev default 127.0.0.1:9444)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -63,6 +65,9 @@ func parseFlags(name string, args []string) (*flags, []string, error) {
 func run(args []string) error {
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrateCmd(args[1:])
+	}
+	if len(args) > 0 && args[0] == "admin-cert" {
+		return adminCertCmd(args[1:])
 	}
 	f, rest, err := parseFlags("signetd", args)
 	if err != nil {
@@ -99,11 +104,19 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
-	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "issuer", b.Authority.Signer().IssuerID)
-	if f.dev {
-		printDevBanner(f.stateDir, grpcLis.Addr().String(), httpLis.Addr().String())
+	l := server.Listeners{GRPC: grpcLis, HTTP: httpLis}
+	adminAddr := "off"
+	if cfg.AdminAddr != "" {
+		if l.Admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminAddr = l.Admin.Addr().String()
 	}
-	return b.Serve(ctx, grpcLis, httpLis)
+	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr, "issuer", b.Authority.Signer().IssuerID)
+	if f.dev {
+		printDevBanner(f.stateDir, grpcLis.Addr().String(), httpLis.Addr().String(), adminAddr)
+	}
+	return b.Serve(ctx, l)
 }
 
 func loadConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config, func(), error) {
@@ -122,6 +135,9 @@ func loadConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config
 	}
 	if f.httpAddr != "" {
 		cfg.HTTPAddr = f.httpAddr
+	}
+	if f.adminAddr != "" {
+		cfg.AdminAddr = f.adminAddr
 	}
 	return cfg, func() {}, nil
 }

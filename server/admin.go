@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"path"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/adminca"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+)
+
+// adminService is the AdminService: thin handlers over the core and the
+// store's audit queries. Who may call what is decided by adminAuth.
+type adminService struct {
+	signetv1.UnimplementedAdminServiceServer
+	ca  *ca.Authority
+	log *slog.Logger
+}
+
+var _ signetv1.AdminServiceServer = (*adminService)(nil)
+
+// operatorOnly are the methods an auditor may not call.
+var operatorOnly = map[string]bool{
+	"AdminRevokeCertificate":  true,
+	"AdminSuspendCertificate": true,
+	"AdminResumeCertificate":  true,
+}
+
+type identityKey struct{}
+
+// adminIdentity returns the staff member the verified client certificate names.
+func adminIdentity(ctx context.Context) (adminca.Identity, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return adminca.Identity{}, status.Error(codes.Unauthenticated, "no peer")
+	}
+	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.VerifiedChains[0]) == 0 {
+		return adminca.Identity{}, status.Error(codes.Unauthenticated, "the admin API needs a client certificate from Signet's admin CA")
+	}
+	id, err := adminca.IdentityOf(tlsInfo.State.VerifiedChains[0][0])
+	if err != nil {
+		return adminca.Identity{}, status.Error(codes.PermissionDenied, err.Error()+": ask for a certificate with `signetd admin-cert --role auditor|operator`")
+	}
+	return id, nil
+}
+
+// adminAuth checks the caller's role and audits every call, reads
+// included. Operator actions are audited by the core in the transaction
+// that makes the change; everything else is audited here.
+func adminAuth(a *ca.Authority, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		id, err := adminIdentity(ctx)
+		if err != nil {
+			return nil, err
+		}
+		method := path.Base(info.FullMethod)
+		if operatorOnly[method] && id.Role != adminca.RoleOperator {
+			st := status.Newf(codes.PermissionDenied, "%s needs the operator role; %s is an %s", method, id.Name, id.Role)
+			if aerr := a.AuditAdmin(ctx, id.Actor(), method, "refused", "role", map[string]any{"role": id.Role}); aerr != nil {
+				log.ErrorContext(ctx, "audit admin call", "err", aerr)
+			}
+			return nil, st.Err()
+		}
+		resp, err := handler(context.WithValue(ctx, identityKey{}, id), req)
+		if !operatorOnly[method] {
+			outcome, reason := "ok", ""
+			if err != nil {
+				outcome, reason = "refused", status.Code(err).String()
+			}
+			if aerr := a.AuditAdmin(ctx, id.Actor(), method, outcome, reason, auditDetails(req)); aerr != nil {
+				log.ErrorContext(ctx, "audit admin call", "err", aerr)
+				return nil, status.Error(codes.Unavailable, "the audit log could not record this call; nothing is answered unaudited: retry")
+			}
+		}
+		return resp, err
+	}
+}
+
+// auditDetails names the filters a read used, without personal data: the
+// values of CI, name and birth date stay out of the log (invariant 7).
+func auditDetails(req any) map[string]any {
+	d := map[string]any{}
+	if r, ok := req.(interface{ GetSerial() string }); ok && r.GetSerial() != "" {
+		d["serial"] = r.GetSerial()
+	}
+	if r, ok := req.(interface{ GetCi() string }); ok && r.GetCi() != "" {
+		d["by_ci"] = true
+	}
+	if r, ok := req.(interface{ GetName() string }); ok && r.GetName() != "" {
+		d["by_name"] = true
+	}
+	return d
+}
+
+func identityFrom(ctx context.Context) adminca.Identity {
+	id, _ := ctx.Value(identityKey{}).(adminca.Identity)
+	return id
+}
+
+func (s *adminService) operatorRequest(ctx context.Context, requestID, serial, comment string) ca.HolderRequest {
+	return ca.HolderRequest{RequestID: requestID, Serial: serial, Comment: comment, Actor: identityFrom(ctx).Actor(), ByOperator: true}
+}
+
+func (s *adminService) AdminRevokeCertificate(ctx context.Context, req *signetv1.AdminRevokeCertificateRequest) (*signetv1.AdminRevokeCertificateResponse, error) {
+	r, err := s.ca.Revoke(ctx, ca.RevokeRequest{HolderRequest: s.operatorRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetComment()), Reason: int(req.GetReason())})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.AdminRevokeCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *adminService) AdminSuspendCertificate(ctx context.Context, req *signetv1.AdminSuspendCertificateRequest) (*signetv1.AdminSuspendCertificateResponse, error) {
+	r, err := s.ca.Suspend(ctx, s.operatorRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetComment()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.AdminSuspendCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+func (s *adminService) AdminResumeCertificate(ctx context.Context, req *signetv1.AdminResumeCertificateRequest) (*signetv1.AdminResumeCertificateResponse, error) {
+	r, err := s.ca.Resume(ctx, s.operatorRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetComment()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &signetv1.AdminResumeCertificateResponse{Certificate: certificateProto(r, false)}, nil
+}
+
+// newAdminServer builds the admin listener's gRPC server: mutual TLS with
+// client certificates from the admin CA only.
+func newAdminServer(a *ca.Authority, serverCert tls.Certificate, admin *adminca.CA, log *slog.Logger) *grpc.Server {
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    admin.Pool(),
+		MinVersion:   tls.VersionTLS12,
+	}
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(logCalls(log), adminAuth(a, log)))
+	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, log: log})
+	return g
+}
