@@ -11,16 +11,16 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
 	"time"
 
 	"go.step.sm/crypto/pemutil"
+
+	"github.com/signet-ca/signet/ca/internal/pemfile"
 )
 
 // Roles an admin certificate can carry, in its subject OU.
@@ -55,14 +55,14 @@ func Ensure(dir, org string) (*CA, error) {
 			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 			BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
 		}
-		cert, err := create(tmpl, tmpl, key.Public(), key)
+		cert, err := pemfile.Create(tmpl, tmpl, key.Public(), key)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeKey(keyPath, key); err != nil {
+		if err := pemfile.WriteKey(keyPath, key); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
+		if err := pemfile.WriteCerts(certPath, cert); err != nil {
 			return nil, err
 		}
 	}
@@ -116,7 +116,7 @@ func (ca *CA) Issue(role, name string, validity time.Duration) (*x509.Certificat
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	cert, err := create(tmpl, ca.Cert, key.Public(), ca.Key)
+	cert, err := pemfile.Create(tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,10 +126,10 @@ func (ca *CA) Issue(role, name string, validity time.Duration) (*x509.Certificat
 // WriteIdentity writes <dir>/<base>.pem and <dir>/<base>_key.pem.
 func WriteIdentity(dir, base string, cert *x509.Certificate, key crypto.Signer) (certPath, keyPath string, err error) {
 	certPath, keyPath = filepath.Join(dir, base+".pem"), filepath.Join(dir, base+"_key.pem")
-	if err := writeKey(keyPath, key); err != nil {
+	if err := pemfile.WriteKey(keyPath, key); err != nil {
 		return "", "", err
 	}
-	return certPath, keyPath, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
+	return certPath, keyPath, pemfile.WriteCerts(certPath, cert)
 }
 
 // Identity is who an admin client certificate names.
@@ -151,25 +151,4 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 		return Identity{}, fmt.Errorf("admin certificate role %q is unknown", role)
 	}
 	return Identity{Role: role, Name: cert.Subject.CommonName}, nil
-}
-
-func create(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
-	if err != nil {
-		return nil, err
-	}
-	tmpl.SerialNumber = serial
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
-}
-
-func writeKey(path string, key crypto.Signer) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }

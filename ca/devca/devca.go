@@ -12,16 +12,16 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"go.step.sm/crypto/pemutil"
+
+	"github.com/signet-ca/signet/ca/internal/pemfile"
 )
 
 // Files are the paths Ensure writes under its directory.
@@ -63,7 +63,7 @@ func Ensure(dir, org string, hosts []string) (Files, error) {
 			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 			BasicConstraintsValid: true, IsCA: true,
 		}
-		rootCert, err := create(root, root, rootKey.Public(), rootKey)
+		rootCert, err := pemfile.Create(root, root, rootKey.Public(), rootKey)
 		if err != nil {
 			return f, err
 		}
@@ -77,16 +77,15 @@ func Ensure(dir, org string, hosts []string) (Files, error) {
 			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 			BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
 		}
-		intCert, err := create(inter, rootCert, intKey.Public(), rootKey)
+		intCert, err := pemfile.Create(inter, rootCert, intKey.Public(), rootKey)
 		if err != nil {
 			return f, err
 		}
-		for _, w := range []struct {
-			path string
-			v    any
-			mode os.FileMode
-		}{{f.RootKey, rootKey, 0o600}, {f.IntermediateKey, intKey, 0o600}, {f.Root, rootCert, 0o644}, {f.Intermediate, intCert, 0o644}} {
-			if err := writePEM(w.path, w.v, w.mode); err != nil {
+		for _, err := range []error{
+			pemfile.WriteKey(f.RootKey, rootKey), pemfile.WriteKey(f.IntermediateKey, intKey),
+			pemfile.WriteCerts(f.Root, rootCert), pemfile.WriteCerts(f.Intermediate, intCert),
+		} {
+			if err != nil {
 				return f, err
 			}
 		}
@@ -124,51 +123,13 @@ func writeServer(f Files, hosts []string, now time.Time) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	cert, err := create(tmpl, intCert, key.Public(), intKey)
+	cert, err := pemfile.Create(tmpl, intCert, key.Public(), intKey)
 	if err != nil {
 		return err
 	}
-	if err := writePEM(f.ServerKey, key, 0o600); err != nil {
+	if err := pemfile.WriteKey(f.ServerKey, key); err != nil {
 		return err
 	}
 	// The server presents its chain so that clients need only the root.
-	out, err := os.OpenFile(f.Server, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	for _, c := range []*x509.Certificate{cert, intCert} {
-		if err := pem.Encode(out, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}); err != nil {
-			return err
-		}
-	}
-	return out.Close()
-}
-
-func create(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
-	if err != nil {
-		return nil, err
-	}
-	tmpl.SerialNumber = serial
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
-}
-
-func writePEM(path string, v any, mode os.FileMode) error {
-	var block *pem.Block
-	switch v := v.(type) {
-	case *x509.Certificate:
-		block = &pem.Block{Type: "CERTIFICATE", Bytes: v.Raw}
-	default:
-		der, err := x509.MarshalPKCS8PrivateKey(v)
-		if err != nil {
-			return err
-		}
-		block = &pem.Block{Type: "PRIVATE KEY", Bytes: der}
-	}
-	return os.WriteFile(path, pem.EncodeToMemory(block), mode)
+	return pemfile.WriteCerts(f.Server, cert, intCert)
 }
