@@ -67,6 +67,7 @@ var commands = []command{
 	{"resume", "lift a hold within 6 months of the suspension (효력회복)", runResume},
 	{"status", "show a certificate's status on the server", runStatus},
 	{"list", "list the certificates in the NPKI folder and their status", runList},
+	{"admin", "staff commands on the admin listener: search, history, audit log, stats, operator actions", runAdmin},
 }
 
 func main() {
