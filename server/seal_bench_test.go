@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signet-ca/signet/audit"
+	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/evidence/evidencetest"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/store"
+)
+
+// BenchmarkIssueWithSealer is BenchmarkIssueCertificate with the audit
+// sealer off and on (Interval 200 ms, its own store.DB on the harness's
+// database, as a second replica's sealer would be), each with a fresh
+// harness. "unsealed" is how many events were not yet in the chain when
+// the timed loop ended: the sealer kept up if it stays near the events of
+// the last Interval.
+//
+//	go test ./server -run '^$' -bench IssueWithSealer -benchtime 2000x -cpu 2 -count 3
+func BenchmarkIssueWithSealer(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newHarness(b)
+			var db *store.DB
+			if on {
+				db = startSealer(b, h)
+			}
+			var n atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p := evidencetest.DefaultPerson()
+					p.Name = fmt.Sprintf("홍길동 %d", n.Add(1))
+					e, err := h.client.StartEnrollment(ctx(b), &signetv1.StartEnrollmentRequest{Profile: banking, Purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, err = h.client.IssueCertificate(ctx(b), &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(),
+						EnrollmentId: e.EnrollmentId, Csr: csrFor(b, newKey(b)), Evidence: h.evidence(e.Nonce, p)})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+			if db != nil {
+				var unsealed int
+				err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_events e
+					WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.id)`).Scan(&unsealed)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(unsealed), "unsealed")
+				if b.N >= 100 {
+					// The chain the sealer built under load verifies.
+					rep, err := audit.Verify(context.Background(), db, 0, 0, h.roots)
+					if err != nil || !rep.OK {
+						b.Fatalf("verify: %+v, %v", rep, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// startSealer runs an audit sealer against the harness's database until
+// the benchmark ends, and returns its store.
+func startSealer(b *testing.B, h *harness) *store.DB {
+	b.Helper()
+	files := sharedPKI(b)
+	db, err := store.Open(context.Background(), h.pool.Config().ConnString())
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ca.NewSigner(context.Background(), ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := audit.NewSealer(db, signer, audit.Options{Interval: 200 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(runCtx)
+	}()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		db.Close()
+		signer.Close()
+	})
+	for deadline := time.Now().Add(10 * time.Second); !s.Leading(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the sealer did not start within 10 s")
+		}
+	}
+	return db
+}
