@@ -182,6 +182,18 @@ func (a *Authority) record(c *store.Certificate, replaced string) *Record {
 	return &Record{Certificate: c, Status: status, Chain: a.signer.Chain(), ReplacedSerial: replaced}
 }
 
+// Record reports a stored certificate with its effective status.
+func (a *Authority) Record(c *store.Certificate) *Record { return a.record(c, "") }
+
+// SubjectRefOf turns a CI into the subject_ref it is stored under, so that
+// an auditor can find a person's certificates without Signet keeping CIs.
+func (a *Authority) SubjectRefOf(ci string) (string, error) {
+	if err := evidence.ValidCI(ci); err != nil {
+		return "", refuse(KindInvalid, "bad_ci", "ci: %v", err)
+	}
+	return evidence.SubjectRef(a.cfg.SubjectKey, ci)
+}
+
 // GetCertificate returns a certificate by serial.
 func (a *Authority) GetCertificate(ctx context.Context, serial string) (*Record, error) {
 	serial = normalizeSerial(serial)

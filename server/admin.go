@@ -15,6 +15,7 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/store"
 )
 
 // adminService is the AdminService: thin handlers over the core and the
@@ -22,7 +23,10 @@ import (
 type adminService struct {
 	signetv1.UnimplementedAdminServiceServer
 	ca  *ca.Authority
+	db  *store.DB
 	log *slog.Logger
+	// devCI derives the simulated CI from name + birth; nil in production.
+	devCI func(name, birth string) string
 }
 
 var _ signetv1.AdminServiceServer = (*adminService)(nil)
@@ -136,7 +140,7 @@ func (s *adminService) AdminResumeCertificate(ctx context.Context, req *signetv1
 
 // newAdminServer builds the admin listener's gRPC server: mutual TLS with
 // client certificates from the admin CA only.
-func newAdminServer(a *ca.Authority, serverCert tls.Certificate, admin *adminca.CA, log *slog.Logger) *grpc.Server {
+func newAdminServer(a *ca.Authority, db *store.DB, serverCert tls.Certificate, admin *adminca.CA, devCI func(string, string) string, log *slog.Logger) *grpc.Server {
 	tc := &tls.Config{
 		Certificates: []tls.Certificate{serverCert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
@@ -145,6 +149,6 @@ func newAdminServer(a *ca.Authority, serverCert tls.Certificate, admin *adminca.
 	}
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(logCalls(log), adminAuth(a, log)))
-	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, log: log})
+	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, db: db, log: log, devCI: devCI})
 	return g
 }

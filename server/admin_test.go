@@ -119,3 +119,117 @@ func TestAdmin_EveryCallIsAuditedWithActor(t *testing.T) {
 		t.Errorf("last event: %s %s %s, want the auditor's history read of %s", actor, action, serial, c.Serial)
 	}
 }
+
+func TestAdmin_QueriesFindTheChain(t *testing.T) {
+	h := newHarness(t)
+	p := evidencetest.DefaultPerson()
+	old, key := h.issue(p, banking)
+	h.clock.Set(old.NotAfter.AsTime().Add(-5 * 24 * time.Hour))
+	renewed, _, err := h.renew(old, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "choi.auditor"))
+
+	bySubject, err := auditor.SearchCertificates(ctx(t), &signetv1.SearchCertificatesRequest{Ci: p.CI()})
+	if err != nil {
+		t.Fatalf("search by CI: %v", err)
+	}
+	if len(bySubject.Certificates) != 2 || bySubject.Certificates[0].Certificate.Serial != renewed.Certificate.Serial {
+		t.Fatalf("search by CI: %d certificates, want the renewed one first of 2", len(bySubject.Certificates))
+	}
+	active, err := auditor.SearchCertificates(ctx(t), &signetv1.SearchCertificatesRequest{
+		Status: signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE, Profile: banking, SubjectName: p.Name})
+	if err != nil || len(active.Certificates) != 1 || active.Certificates[0].Certificate.Serial != renewed.Certificate.Serial {
+		t.Fatalf("active by name and profile: %v %v", active, err)
+	}
+	if _, err := auditor.SearchCertificates(ctx(t), &signetv1.SearchCertificatesRequest{Name: p.Name, Birth: p.Birth}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("name + birth without dev providers: %v, want InvalidArgument", err)
+	}
+
+	hist, err := auditor.GetCertificateHistory(ctx(t), &signetv1.GetCertificateHistoryRequest{Serial: old.Serial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist.Certificates) != 2 || hist.Certificates[0].Certificate.Serial != old.Serial || len(hist.Events) < 2 {
+		t.Errorf("history: %d certificates (first %s), %d events; want issue then renew", len(hist.Certificates), hist.Certificates[0].GetCertificate().GetSerial(), len(hist.Events))
+	}
+
+	events, err := auditor.ListAuditEvents(ctx(t), &signetv1.ListAuditEventsRequest{Action: "renew", Outcome: "ok"})
+	if err != nil || len(events.Events) != 1 || events.Events[0].Serial != renewed.Certificate.Serial {
+		t.Errorf("renew events: %v %v", events, err)
+	}
+	stats, err := auditor.GetStats(ctx(t), &signetv1.GetStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revoked, live int64
+	for _, c := range stats.Counts {
+		switch c.Status {
+		case signetv1.CertificateStatus_CERTIFICATE_STATUS_REVOKED:
+			revoked += c.Count
+		case signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE:
+			live += c.Count
+		}
+	}
+	if revoked != 1 || live != 1 {
+		t.Errorf("stats: %d revoked, %d active; want 1 and 1 (%v)", revoked, live, stats.Counts)
+	}
+}
+
+func TestAdmin_VerifyAuditLogFindsTampering(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 3; i++ {
+		p := evidencetest.DefaultPerson()
+		p.Name = []string{"가", "나", "다"}[i] + "길동"
+		h.issue(p, banking)
+	}
+	// Seal everything committed so far and sign the head, as the
+	// background sealer does within a second.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.sealer.SealOnce(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		var unsealed int
+		if err := h.pool.QueryRow(ctx(t), `SELECT count(*) FROM audit_events e WHERE NOT EXISTS
+			(SELECT 1 FROM audit_chain c WHERE c.event_id = e.id)`).Scan(&unsealed); err != nil {
+			t.Fatal(err)
+		}
+		if unsealed == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := h.sealer.Checkpoint(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "yoon.auditor"))
+	r, err := auditor.VerifyAuditLog(ctx(t), &signetv1.VerifyAuditLogRequest{})
+	if err != nil || !r.Ok || r.Checked < 3 {
+		t.Fatalf("untouched log: %v %v, want ok", r, err)
+	}
+	// A superuser edits a sealed event behind the trigger's back.
+	var victim int64
+	if err := h.pool.QueryRow(ctx(t), `SELECT event_id FROM audit_chain ORDER BY seq LIMIT 1 OFFSET 1`).Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := h.pool.Acquire(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx(t), `SET session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx(t), `UPDATE audit_events SET actor = 'someone-else' WHERE id = $1`, victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx(t), `SET session_replication_role = origin`); err != nil {
+		t.Fatal(err)
+	}
+	r, err = auditor.VerifyAuditLog(ctx(t), &signetv1.VerifyAuditLogRequest{})
+	if err != nil || r.Ok || r.FirstBrokenEventId != victim {
+		t.Fatalf("after editing event %d: %v %v, want it named as the first broken", victim, r, err)
+	}
+}

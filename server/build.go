@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/signet-ca/signet/audit"
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence"
@@ -24,6 +26,7 @@ type Built struct {
 	DB        *store.DB
 	CRL       *crl.Generator
 	OCSP      *ocsp.Responder
+	Sealer    *audit.Sealer
 }
 
 // Build migrates the database under golang-migrate's advisory lock, loads
@@ -120,16 +123,29 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		return nil, fmt.Errorf("ocsp: %w", err)
 	}
 	srv.MountOCSP(responder.Handler())
+	sealer := audit.NewSealer(db, signer, audit.Options{Now: now, Log: log})
 	ok = true
-	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder}, nil
+	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer}, nil
 }
 
-// Serve runs the listeners and the background jobs until ctx ends.
+// Serve runs the listeners and the background jobs until ctx ends. It
+// returns only after the jobs stopped, so that the sealer's last
+// checkpoint lands before Close releases the database.
 func (b *Built) Serve(ctx context.Context, l Listeners) error {
-	go b.Authority.RunJobs(ctx, time.Hour)
-	go b.CRL.Run(ctx)
-	go b.OCSP.Run(ctx)
-	return b.Server.Serve(ctx, l)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, job := range []func(context.Context){
+		func(ctx context.Context) { b.Authority.RunJobs(ctx, time.Hour) },
+		b.CRL.Run, b.OCSP.Run, b.Sealer.Run,
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); job(ctx) }()
+	}
+	err := b.Server.Serve(ctx, l)
+	cancel()
+	wg.Wait()
+	return err
 }
 
 // Close releases the signer's key manager and the database.

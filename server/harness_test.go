@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/signet-ca/signet/audit"
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
@@ -83,6 +84,7 @@ type harness struct {
 	chain  []*x509.Certificate
 	ca     *ca.Authority
 	admin  string // admin listener address
+	sealer *audit.Sealer
 }
 
 func newHarness(t testing.TB) *harness {
@@ -157,7 +159,7 @@ func newHarness(t testing.TB) *harness {
 	})
 	return &harness{t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
 		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority,
-		admin: alis.Addr().String()}
+		admin: alis.Addr().String(), sealer: b.Sealer}
 }
 
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and

@@ -88,7 +88,11 @@ func New(o Options) (*Server, error) {
 		if len(o.TLS.Certificates) != 1 {
 			return nil, errors.New("server: the admin listener needs the TLS server certificate")
 		}
-		s.admin = newAdminServer(o.Authority, o.TLS.Certificates[0], o.AdminCA, o.Log)
+		var devCI func(string, string) string
+		if o.DevIdentity != nil {
+			devCI = devprovider.SimulatedCI
+		}
+		s.admin = newAdminServer(o.Authority, o.DB, o.TLS.Certificates[0], o.AdminCA, devCI, o.Log)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.http = &http.Server{Handler: http.HandlerFunc(s.route), ReadHeaderTimeout: 5 * time.Second}

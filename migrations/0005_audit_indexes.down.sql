@@ -1,0 +1,12 @@
+CREATE INDEX IF NOT EXISTS audit_events_at ON audit_events (at);
+DROP INDEX IF EXISTS audit_events_operations;
+DROP INDEX IF EXISTS audit_events_at_id;
+DROP INDEX IF EXISTS audit_events_refused;
+DROP INDEX IF EXISTS audit_events_reason;
+DROP INDEX IF EXISTS audit_events_action;
+DROP INDEX IF EXISTS audit_events_actor;
+DROP INDEX IF EXISTS certificates_profile_status;
+DROP INDEX IF EXISTS certificates_not_after_all;
+DROP INDEX IF EXISTS certificates_subject_name;
+DROP INDEX IF EXISTS certificates_status_created;
+DROP INDEX IF EXISTS certificates_created;
