@@ -66,7 +66,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err := db.UpsertIssuer(ctx, signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
 		return nil, err
 	}
-	subjectKey, err := readSubjectKey(c.SubjectKeyFile)
+	subjectKey, err := ReadSubjectKey(c.SubjectKeyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,8 @@ func (c *Config) providers() ([]evidence.Provider, error) {
 	return out, nil
 }
 
-func readSubjectKey(path string) ([]byte, error) {
+// ReadSubjectKey reads the hex HMAC key for subject_ref.
+func ReadSubjectKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("subject key: %w", err)

@@ -69,6 +69,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "admin-cert" {
 		return adminCertCmd(args[1:])
 	}
+	if len(args) > 0 && args[0] == "dev" {
+		return devCmd(args[1:])
+	}
 	f, rest, err := parseFlags("signetd", args)
 	if err != nil {
 		return err
