@@ -206,6 +206,12 @@ func (l *LeaderLock) watch(conn *pgx.Conn, check, timeout time.Duration) {
 	for {
 		select {
 		case <-l.stop:
+			// Unlock explicitly: closing the session also releases the
+			// lock, but only once the server has noticed, so a replica
+			// trying right after Release could still find it taken.
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+			cancel()
 			return
 		case <-tick.C:
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -213,8 +213,11 @@ func searchQuery(f CertFilter) (string, []any, int, error) {
 		w := where(append(append([]string(nil), conds...), br...))
 		if fence {
 			// OFFSET 0 keeps the planner from ordering the inner scan.
+			// Read newest notAfter first: created_at then arrives nearly
+			// in descending order and the top-N sort rejects most rows at
+			// once.
 			parts[i] = `(SELECT serial, created_at FROM (SELECT serial, created_at FROM certificates` + w +
-				` OFFSET 0) AS fenced` + order + ` LIMIT ` + limit + `)`
+				` ORDER BY not_after DESC OFFSET 0) AS fenced` + order + ` LIMIT ` + limit + `)`
 		} else {
 			parts[i] = `(SELECT serial, created_at FROM certificates` + w + order + ` LIMIT ` + limit + `)`
 		}
@@ -418,8 +421,10 @@ func eventsQuery(f EventFilter, fence bool) (string, []any, int, error) {
 	// then its rows.
 	page := `SELECT id FROM audit_events` + where(conds) + ` ORDER BY id DESC LIMIT ` + limit
 	if fence {
-		// OFFSET 0 keeps the planner from ordering the inner scan.
-		page = `SELECT id FROM (SELECT id FROM audit_events` + where(conds) + ` OFFSET 0) AS fenced ORDER BY id DESC LIMIT ` + limit
+		// OFFSET 0 keeps the planner from ordering the inner scan by id;
+		// reading the window newest first makes ids arrive nearly in
+		// descending order, so the top-N sort rejects most at once.
+		page = `SELECT id FROM (SELECT id FROM audit_events` + where(conds) + ` ORDER BY at DESC OFFSET 0) AS fenced ORDER BY id DESC LIMIT ` + limit
 	}
 	return `SELECT ` + auditColumns + ` FROM audit_events WHERE id IN (` + page + `) ORDER BY id DESC`, b.args, size, nil
 }
@@ -444,23 +449,16 @@ type DayCount struct {
 // Revocations count the explicit ones (holder, operator, lapsed hold), not
 // the supersession that a renew or reissue implies. The counts are exact,
 // so they read every certificate (from certificates_profile_status, index
-// only); the days cost in proportion to the operations in the range. Both
-// run at once, on two connections.
+// only); the days cost in proportion to the operations in the range.
 func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatusCount, []DayCount, error) {
-	now := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	var counts []StatusCount
-	var days []DayCount
-	var countsErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		counts, countsErr = db.statusCounts(ctx, now)
-	}()
+	counts, err := db.statusCounts(ctx, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
 	days, err := db.dayCounts(ctx, from, to)
-	<-done
-	if err := errors.Join(countsErr, err); err != nil {
+	if err != nil {
 		return nil, nil, err
 	}
 	return counts, days, nil
@@ -510,7 +508,10 @@ func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, er
 	if !to.IsZero() {
 		conds = append(conds, "at < "+b.add(to))
 	}
-	rows, err := query(ctx, db.pool, `SELECT (at AT TIME ZONE 'Asia/Seoul')::date AS day, action, count(*)
+	// Days start at midnight KST (UTC+9, no daylight saving time), so
+	// binning by 24 hours from a KST midnight is exact, and twice as fast as
+	// converting every timestamp to a local date.
+	rows, err := query(ctx, db.pool, `SELECT date_bin('1 day', at, '2000-01-01 00:00:00+09') AS day, action, count(*)
 		FROM audit_events`+where(conds)+` GROUP BY day, action ORDER BY day`, b.args...)
 	if err != nil {
 		return nil, err
@@ -520,7 +521,7 @@ func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, er
 	var action string
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&day, &action, &n}, func() error {
-		d := day.Format("2006-01-02")
+		d := day.In(kst).Format("2006-01-02")
 		if len(days) == 0 || days[len(days)-1].Day != d {
 			days = append(days, DayCount{Day: d})
 		}
