@@ -230,14 +230,23 @@ func (g *Generator) lead(parent context.Context, lock *store.LeaderLock) {
 	// A notification only wakes the loop; one pending wake-up is enough
 	// to coalesce a burst.
 	kick := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	ready := make(chan struct{})
+	var listened sync.Once
 	wg.Go(func() {
-		g.db.Listen(ctx, store.StatusChannel, ready, func(string) {
-			select {
-			case kick <- struct{}{}:
-			default:
+		g.db.Listen(ctx, store.StatusChannel, func() {
+			first := false
+			listened.Do(func() { close(ready); first = true })
+			if !first {
+				// Changes committed while reconnecting were not heard.
+				wake()
 			}
-		})
+		}, func(string) { wake() })
 	})
 	// Listen first, then look at the stored CRL: a change committed after
 	// the look is heard, one committed before it is seen.

@@ -174,7 +174,7 @@ func (r *Responder) Ready() <-chan struct{} { return r.ready }
 func (r *Responder) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		r.db.ListenStatus(ctx, r.listening, r.statusChanged)
+		r.db.Listen(ctx, store.StatusChannel, r.listening, r.statusChanged)
 	})
 	t := time.NewTicker(r.opts.CheckInterval)
 	defer t.Stop()

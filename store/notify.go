@@ -20,45 +20,48 @@ func (t *Tx) NotifyStatus(ctx context.Context, serial string) error {
 }
 
 // Listen calls fn with the payload of every notification on channel until
-// ctx ends, reconnecting after errors. Each replica listens for itself.
-// ready, if not nil, is closed once the first LISTEN is in place.
-func (db *DB) Listen(ctx context.Context, channel string, ready chan<- struct{}, fn func(payload string)) {
+// ctx ends, reconnecting after errors with backoff. onListen runs each
+// time LISTEN is in place, the first time and after every reconnect:
+// PostgreSQL drops notifications sent while nobody listens, so a caller
+// that caches state must treat a reconnect as "anything may have changed".
+// Each replica listens for itself.
+func (db *DB) Listen(ctx context.Context, channel string, onListen func(), fn func(payload string)) {
+	const maxBackoff = 5 * time.Second
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, channel, &ready, fn)
+		// An error here is a database outage, which the health check reports.
+		if listened, _ := db.listenOnce(ctx, channel, onListen, fn); listened {
+			backoff = 100 * time.Millisecond
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err // the caller's health check reports a database outage
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context, channel string, ready *chan<- struct{}, fn func(string)) error {
+func (db *DB) listenOnce(ctx context.Context, channel string, onListen func(), fn func(string)) (listened bool, err error) {
 	pooled, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// The connection's LISTEN state must not be inherited by other pool
 	// users, so it leaves the pool for good.
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return err
+		return false, err
 	}
-	if *ready != nil {
-		close(*ready)
-		*ready = nil
-	}
+	onListen()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		fn(n.Payload)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +97,8 @@ func TestNotifyStatus_DeliveredOnCommitOnly(t *testing.T) {
 	defer cancel()
 	got := make(chan string, 4)
 	ready := make(chan struct{})
-	go db.Listen(ctx, store.StatusChannel, ready, func(p string) { got <- p })
+	var once sync.Once
+	go db.Listen(ctx, store.StatusChannel, func() { once.Do(func() { close(ready) }) }, func(p string) { got <- p })
 	<-ready
 	_ = db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.NotifyStatus(ctx, "rolledback"); err != nil {
