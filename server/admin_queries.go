@@ -19,12 +19,14 @@ import (
 // The read side of AdminService: decode filters, call the store's audit
 // queries, render. The store owns pagination and the SQL.
 
-var statusNames = map[signetv1.CertificateStatus]string{
-	signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE:    store.StatusActive,
-	signetv1.CertificateStatus_CERTIFICATE_STATUS_SUSPENDED: store.StatusSuspended,
-	signetv1.CertificateStatus_CERTIFICATE_STATUS_REVOKED:   store.StatusRevoked,
-	signetv1.CertificateStatus_CERTIFICATE_STATUS_EXPIRED:   store.StatusExpired,
-}
+// statusNames inverts statusValues: filter enum -> stored status name.
+var statusNames = func() map[signetv1.CertificateStatus]string {
+	m := map[signetv1.CertificateStatus]string{}
+	for name, v := range statusValues {
+		m[v] = name
+	}
+	return m
+}()
 
 // subjectRef resolves a subject given by CI, or by name + birth date where
 // the dev providers define the CI (production has no way from a name to a
