@@ -26,7 +26,9 @@ const (
 //	GET  /ocsp/<url-encoded base64 of the DER request>
 //	POST /ocsp   (body: the DER request, application/ocsp-request)
 //
-// Mount it on both "/ocsp" and "/ocsp/". Every OCSP answer, error answers
+// Route "/ocsp" and "/ocsp/..." to it ahead of any http.ServeMux: a
+// ServeMux cleans a "//" inside raw base64 and answers with a redirect to a
+// path that no longer decodes. Every OCSP answer, error answers
 // included, is HTTP 200 with an application/ocsp-response body: the OCSP
 // status inside tells the client what went wrong, and clients such as
 // openssl discard bodies of other HTTP statuses.

@@ -372,6 +372,7 @@ func TestGET_CachingHeadersAndEncodings(t *testing.T) {
 		{"URL-safe alphabet, unpadded", "/ocsp/" + base64.RawURLEncoding.EncodeToString(plus), plus},
 		{"standard, unpadded", "/ocsp/" + strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(plus), "/", "%2F"), plus},
 		{"'//' percent-encoded", getPath(slashes), slashes},
+		{"raw '//'", "/ocsp/" + std(slashes), slashes},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			hr, body := e.get(t, c.path, nil)
