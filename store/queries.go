@@ -450,9 +450,9 @@ type DayCount struct {
 // [from, to), per KST day, oldest first. A zero from or to leaves that end
 // open. Days without operations are included when both ends are set.
 // Revocations count the explicit ones (holder, operator, lapsed hold), not
-// the supersession that a renew or reissue implies. The counts are exact,
-// so they read every certificate (from certificates_profile_status, index
-// only); the days cost in proportion to the operations in the range.
+// the supersession that a renew or reissue implies. The counts are exact
+// and come from the counters of migration 0006, so their cost grows with
+// the number of days and groups, not of certificates and events.
 func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatusCount, []DayCount, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
@@ -467,11 +467,32 @@ func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatusCount, []D
 	return counts, days, nil
 }
 
+// kstDayExpr is the KST midnight that starts t's day; migration 0006's
+// triggers group by the same expression.
+func kstDayExpr(t string) string { return "date_bin('1 day', " + t + ", '2000-01-01 00:00:00+09')" }
+
+// kstMidnight returns the KST midnight at or before t.
+func kstMidnight(t time.Time) time.Time {
+	k := t.In(kst)
+	return time.Date(k.Year(), k.Month(), k.Day(), 0, 0, 0, 0, kst)
+}
+
 func (db *DB) statusCounts(ctx context.Context, now time.Time) ([]StatusCount, error) {
-	// Grouped by the stored status; the lapsed part of the live groups is
-	// counted in the same pass and moved to expired here.
-	rows, err := query(ctx, db.pool, `SELECT profile, status, count(*), count(*) FILTER (WHERE not_after <= $1)
-		FROM certificates GROUP BY profile, status`, now)
+	// The counters group by stored status and notAfter's day. Active and
+	// suspended certificates whose day ended before today have lapsed and
+	// count as expired; of today's, the lapsed ones are counted from the
+	// certificates themselves (a day's worth at most, index only). One
+	// statement, so that the two parts see one snapshot.
+	today := kstMidnight(now)
+	rows, err := query(ctx, db.pool, `SELECT profile, status, sum(n)::bigint,
+			coalesce(sum(n) FILTER (WHERE expires_day < $1), 0)::bigint
+		FROM (SELECT profile, status, expires_day, n FROM certificate_counts
+			UNION ALL SELECT profile, status, expires_day, n FROM certificate_count_deltas) c
+		GROUP BY profile, status
+		UNION ALL
+		SELECT profile, status, 0, count(*) FROM certificates
+		WHERE not_after >= $1 AND not_after <= $2 AND status IN ('active', 'suspended')
+		GROUP BY profile, status`, today, now)
 	if err != nil {
 		return nil, err
 	}
@@ -503,20 +524,52 @@ func (db *DB) statusCounts(ctx context.Context, now time.Time) ([]StatusCount, e
 }
 
 func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, error) {
+	// Whole KST days of [from, to) come from the counters; the partial
+	// days at either end, if any, from the events themselves (a day's
+	// worth at most, from audit_events_at_id alone).
 	b := &sqlArgs{}
-	conds := []string{`outcome = 'ok'`, `action IN ('issue', 'renew', 'reissue', 'revoke')`}
+	wholeFrom, wholeTo := from, to
 	if !from.IsZero() {
-		conds = append(conds, "at >= "+b.add(from))
+		if wholeFrom = kstMidnight(from); wholeFrom.Before(from) {
+			wholeFrom = wholeFrom.AddDate(0, 0, 1)
+		}
 	}
 	if !to.IsZero() {
-		conds = append(conds, "at < "+b.add(to))
+		wholeTo = kstMidnight(to)
 	}
-	// Days start at midnight KST (UTC+9, no daylight saving time), so
-	// binning by 24 hours from a KST midnight is exact, and twice as fast as
-	// converting every timestamp to a local date. No ORDER BY: hashing the
-	// groups beats sorting the rows; the days are sorted here.
-	rows, err := query(ctx, db.pool, `SELECT date_bin('1 day', at, '2000-01-01 00:00:00+09') AS day, action, count(*)
-		FROM audit_events`+where(conds)+` GROUP BY day, action`, b.args...)
+	var parts, whole, partial []string
+	if !from.IsZero() && !to.IsZero() && !wholeFrom.Before(wholeTo) {
+		if from.Before(to) {
+			partial = append(partial, "at >= "+b.add(from)+" AND at < "+b.add(to))
+		}
+	} else {
+		if !from.IsZero() {
+			whole = append(whole, "day >= "+b.add(wholeFrom))
+			if from.Before(wholeFrom) {
+				partial = append(partial, "at >= "+b.add(from)+" AND at < "+b.add(wholeFrom))
+			}
+		}
+		if !to.IsZero() {
+			whole = append(whole, "day < "+b.add(wholeTo))
+			if wholeTo.Before(to) {
+				partial = append(partial, "at >= "+b.add(wholeTo)+" AND at < "+b.add(to))
+			}
+		}
+		parts = append(parts,
+			`SELECT day, action, n FROM operation_counts`+where(whole),
+			`SELECT day, action, n FROM operation_count_deltas`+where(whole))
+	}
+	if len(partial) > 0 {
+		parts = append(parts, `SELECT `+kstDayExpr("at")+` AS day, action, 1 AS n FROM audit_events
+			WHERE outcome = 'ok' AND action IN ('issue', 'renew', 'reissue', 'revoke') AND ((`+strings.Join(partial, ") OR (")+`))`)
+	}
+	if len(parts) == 0 {
+		return nil, nil // an empty range
+	}
+	// One statement: the counters and the events are read in one snapshot,
+	// so a concurrent fold is either wholly seen or not at all.
+	rows, err := query(ctx, db.pool, `SELECT day, action, sum(n)::bigint FROM (`+strings.Join(parts, "\n\t\tUNION ALL ")+`) c
+		GROUP BY day, action`, b.args...)
 	if err != nil {
 		return nil, err
 	}
