@@ -87,7 +87,9 @@ type harness struct {
 	sealer *audit.Sealer
 }
 
-func newHarness(t testing.TB) *harness {
+// newHarness starts a server; each hook may change what Build made before
+// it serves.
+func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
 	t.Helper()
 	files := sharedPKI(t)
 	dbURL := storetest.NewDatabase(t)
@@ -122,6 +124,9 @@ func newHarness(t testing.TB) *harness {
 	b, err := server.Build(ctx, cfg, clk.Now, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, hook := range hooks {
+		hook(b)
 	}
 	glis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -286,7 +286,7 @@ func (db *DB) CertificateHistory(ctx context.Context, k HistoryKey) ([]*Certific
 		rows, err = query(ctx, tx, `SELECT `+auditColumns+` FROM audit_events
 			WHERE serial = ANY($1)
 			   OR (subject_ref = $2 AND serial IS NULL AND (profile = $3 OR profile IS NULL))
-			ORDER BY id LIMIT $4`, serials, ref, profile, HistoryEventLimit)
+			ORDER BY at, id LIMIT $4`, serials, ref, profile, HistoryEventLimit)
 		if err != nil {
 			return err
 		}
@@ -313,31 +313,15 @@ type EventFilter struct {
 	PageToken  string
 }
 
-// ListAuditEvents returns one page of the events f selects, newest first by
-// id, and the token of the next page ("" after the last).
-//
-// A time window is the one filter that does not follow id order cheaply:
-// ids rise with at, so an ordered scan down the id index reaches a window
-// only after passing every newer event, and runs on past it to the oldest
-// event when the window holds fewer matches than a page (the planner
-// assumes matching rows are spread evenly and would still pick it). So
-// ListAuditEvents first counts, index only and capped, the events newer
-// than the window and those in it. Only a large window at the head of the
-// log is scanned in id order; any other window is read from
-// audit_events_at_id (or another index the planner prefers) and the page
-// sorted out of it, at a cost in proportion to the window.
+// ListAuditEvents returns one page of the events f selects, newest first
+// by (at, id), and the token of the next page ("" after the last). Every
+// filter has an index that ends in (at, id) (migration 0007), so a page is
+// one short ordered index range whatever the filters, window or depth.
+// Ties on at, as within one transaction, are broken by id.
 func (db *DB) ListAuditEvents(ctx context.Context, f EventFilter) ([]*AuditEvent, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	fence := false
-	if (!f.From.IsZero() || !f.To.IsZero()) && f.Serial == "" && f.SubjectRef == "" {
-		newer, inside, err := db.probeWindow(ctx, f.From, f.To)
-		if err != nil {
-			return nil, "", err
-		}
-		fence = newer >= windowProbe || inside < windowProbe
-	}
-	q, args, size, err := eventsQuery(f, fence)
+	q, args, size, err := eventsQuery(f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -352,43 +336,13 @@ func (db *DB) ListAuditEvents(ctx context.Context, f EventFilter) ([]*AuditEvent
 	next := ""
 	if len(events) > size {
 		events = events[:size]
-		next = eventCursor(events[size-1].ID).token()
+		last := events[size-1]
+		next = eventCursor{at: last.At, id: last.ID}.token()
 	}
 	return events, next, nil
 }
 
-// windowProbe caps the counts of probeWindow: how many events an ordered
-// scan may pass before reaching a window, and how many a window must hold
-// to be worth scanning in id order.
-const windowProbe = 10000
-
-// probeWindow counts, up to windowProbe each, the events at or after to and
-// those in [from, to). An open end counts as the end of the log.
-func (db *DB) probeWindow(ctx context.Context, from, to time.Time) (newer, inside int, err error) {
-	b := &sqlArgs{}
-	p := b.add(windowProbe)
-	newerSQL, insideConds := "0", []string{}
-	if !to.IsZero() {
-		t := b.add(to)
-		newerSQL = `(SELECT count(*) FROM (SELECT 1 FROM audit_events WHERE at >= ` + t + ` ORDER BY at LIMIT ` + p + `) AS n)`
-		insideConds = append(insideConds, "at < "+t)
-	}
-	if !from.IsZero() {
-		insideConds = append(insideConds, "at >= "+b.add(from))
-	}
-	// ORDER BY at: the counts walk audit_events_at_id and stop at the cap.
-	// Without it the planner may pick a sequential scan, which for a
-	// window near the head reads the whole table before reaching the cap.
-	rows, err := query(ctx, db.pool, `SELECT `+newerSQL+`, (SELECT count(*) FROM (SELECT 1 FROM audit_events`+
-		where(insideConds)+` ORDER BY at LIMIT `+p+`) AS i)`, b.args...)
-	if err != nil {
-		return 0, 0, err
-	}
-	_, err = pgx.ForEachRow(rows, []any{&newer, &inside}, func() error { return nil })
-	return newer, inside, err
-}
-
-func eventsQuery(f EventFilter, fence bool) (string, []any, int, error) {
+func eventsQuery(f EventFilter) (string, []any, int, error) {
 	size, err := pageSize(f.PageSize)
 	if err != nil {
 		return "", nil, 0, err
@@ -413,23 +367,16 @@ func eventsQuery(f EventFilter, fence bool) (string, []any, int, error) {
 		conds = append(conds, "at < "+b.add(f.To))
 	}
 	if f.PageToken != "" {
-		id, err := parseEventCursor(f.PageToken)
+		c, err := parseEventCursor(f.PageToken)
 		if err != nil {
 			return "", nil, 0, err
 		}
-		conds = append(conds, "id < "+b.add(int64(id)))
+		conds = append(conds, "(at, id) < ("+b.add(c.at)+", "+b.add(c.id)+")")
 	}
-	limit := b.add(size + 1)
 	// The page's ids first (from an index alone where the filters allow),
 	// then its rows.
-	page := `SELECT id FROM audit_events` + where(conds) + ` ORDER BY id DESC LIMIT ` + limit
-	if fence {
-		// OFFSET 0 keeps the planner from ordering the inner scan by id;
-		// reading the window newest first makes ids arrive nearly in
-		// descending order, so the top-N sort rejects most at once.
-		page = `SELECT id FROM (SELECT id FROM audit_events` + where(conds) + ` ORDER BY at DESC OFFSET 0) AS fenced ORDER BY id DESC LIMIT ` + limit
-	}
-	return `SELECT ` + auditColumns + ` FROM audit_events WHERE id IN (` + page + `) ORDER BY id DESC`, b.args, size, nil
+	page := `SELECT id FROM audit_events` + where(conds) + ` ORDER BY at DESC, id DESC LIMIT ` + b.add(size+1)
+	return `SELECT ` + auditColumns + ` FROM audit_events WHERE id IN (` + page + `) ORDER BY at DESC, id DESC`, b.args, size, nil
 }
 
 // StatusCount is the number of certificates of a profile in one effective status.
@@ -614,8 +561,7 @@ var kst = time.FixedZone("KST", 9*60*60)
 
 // fillDays adds the days of [from, to) that had no operations.
 func fillDays(days []DayCount, from, to time.Time) []DayCount {
-	first := from.In(kst)
-	first = time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, kst)
+	first := kstMidnight(from)
 	if n := to.Sub(first).Hours() / 24; n > 20000 {
 		return days // not a range a dashboard draws
 	}
@@ -737,26 +683,33 @@ func parseCertCursor(tok string) (certCursor, error) {
 	return certCursor{createdAt: time.UnixMicro(us), serial: parts[2]}, nil
 }
 
-type eventCursor int64
-
-func (c eventCursor) token() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("e1|" + strconv.FormatInt(int64(c), 10)))
+type eventCursor struct {
+	at time.Time
+	id int64
 }
 
+func (c eventCursor) token() string {
+	return base64.RawURLEncoding.EncodeToString(
+		[]byte("e2|" + strconv.FormatInt(c.at.UnixMicro(), 10) + "|" + strconv.FormatInt(c.id, 10)))
+}
+
+// parseEventCursor refuses e1 tokens too: they held an id alone, from
+// when events were listed in id order.
 func parseEventCursor(tok string) (eventCursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
-		return 0, ErrBadPageToken
+		return eventCursor{}, ErrBadPageToken
 	}
-	id, ok := strings.CutPrefix(string(raw), "e1|")
-	if !ok {
-		return 0, ErrBadPageToken
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 || parts[0] != "e2" {
+		return eventCursor{}, ErrBadPageToken
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, ErrBadPageToken
+	us, err1 := strconv.ParseInt(parts[1], 10, 64)
+	id, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return eventCursor{}, ErrBadPageToken
 	}
-	return eventCursor(n), nil
+	return eventCursor{at: time.UnixMicro(us), id: id}, nil
 }
 
 func isLowerHex(s string) bool {

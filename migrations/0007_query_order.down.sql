@@ -1,0 +1,13 @@
+DROP INDEX IF EXISTS certificates_profile_status_created;
+DROP INDEX IF EXISTS audit_events_subject;
+CREATE INDEX audit_events_subject ON audit_events (subject_ref, id) WHERE subject_ref IS NOT NULL;
+DROP INDEX IF EXISTS audit_events_serial;
+CREATE INDEX audit_events_serial ON audit_events (serial, id) WHERE serial IS NOT NULL;
+DROP INDEX IF EXISTS audit_events_refused;
+CREATE INDEX audit_events_refused ON audit_events (id) INCLUDE (at) WHERE outcome = 'refused';
+DROP INDEX IF EXISTS audit_events_reason;
+CREATE INDEX audit_events_reason ON audit_events (reason, id) INCLUDE (at) WHERE reason <> '';
+DROP INDEX IF EXISTS audit_events_action;
+CREATE INDEX audit_events_action ON audit_events (action, id) INCLUDE (at, actor, outcome);
+DROP INDEX IF EXISTS audit_events_actor;
+CREATE INDEX audit_events_actor ON audit_events (actor, id) INCLUDE (at, action, outcome);
