@@ -43,8 +43,9 @@ type env struct {
 	bin      string
 	state    string
 	home     string
-	grpcAddr string
-	pwFile   string
+	grpcAddr  string
+	adminAddr string
+	pwFile    string
 }
 
 func TestLifeCycle_WithRealBinaries(t *testing.T) {
@@ -108,6 +109,8 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	if err := json.Unmarshal(e.signet("list"), &listed); err != nil || len(listed) == 0 {
 		t.Fatalf("list --json: %v (%d entries)", err, len(listed))
 	}
+
+	e.checkAdmin(issued, renewed, reissued)
 }
 
 // start builds both binaries and runs signetd --dev on free ports with its
@@ -119,7 +122,7 @@ func start(t *testing.T) *env {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	e := &env{t: t, bin: bin, state: t.TempDir(), home: t.TempDir(), grpcAddr: freeAddr(t)}
+	e := &env{t: t, bin: bin, state: t.TempDir(), home: t.TempDir(), grpcAddr: freeAddr(t), adminAddr: freeAddr(t)}
 	httpAddr := freeAddr(t)
 	e.pwFile = filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(e.pwFile, []byte("Sign3t!pass\n"), 0o600); err != nil {
@@ -128,7 +131,7 @@ func start(t *testing.T) *env {
 
 	var logs bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "signetd"), "--dev", "--state-dir", e.state, "--validity", "240h",
-		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr, "--admin-addr", freeAddr(t))
+		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr, "--admin-addr", e.adminAddr)
 	cmd.Env = withoutEnv(os.Environ(), "DATABASE_URL")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
