@@ -20,7 +20,7 @@ import (
 func (e *env) checkAdmin(issued, renewed, reissued cert) {
 	e.t.Helper()
 	var history struct {
-		Certificates []struct{ Serial, Status string } `json:"certificates"`
+		Certificates []struct{ Serial, Status string }          `json:"certificates"`
 		Events       []struct{ Action, Outcome, Serial string } `json:"events"`
 	}
 	e.adminJSON(&history, "history", "--serial", issued.Serial)

@@ -39,10 +39,10 @@ type cert struct {
 }
 
 type env struct {
-	t        *testing.T
-	bin      string
-	state    string
-	home     string
+	t         *testing.T
+	bin       string
+	state     string
+	home      string
 	grpcAddr  string
 	adminAddr string
 	pwFile    string
