@@ -35,6 +35,11 @@ type Options struct {
 	// generates, so that a burst of revocations yields one CRL. A change
 	// is on a published CRL within Debounce plus one generation. Default 2 s.
 	Debounce time.Duration
+	// Retention is how long a CRL's DER is kept after its nextUpdate has
+	// passed; then the leader drops it, keeping the row and the DER's
+	// SHA-256 (store.PruneCRLs). The latest CRL is always kept. Default 7
+	// days.
+	Retention time.Duration
 	// Retry is how often a replica that does not lead tries to take the
 	// lead, and how often the leader checks that the connection holding
 	// its lock is alive. Default 5 s.
@@ -80,6 +85,9 @@ func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
 	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = 2 * time.Second
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 7 * 24 * time.Hour
 	}
 	if opts.Retry <= 0 {
 		opts.Retry = 5 * time.Second
@@ -289,7 +297,21 @@ func (g *Generator) lead(parent context.Context, lock *store.LeaderLock) {
 			generate()
 		case <-periodic.C:
 			generate()
+			g.prune(ctx)
 		}
+	}
+}
+
+// prune drops the DER of CRLs past their retention. It runs with the
+// periodic generation, so at most once per Interval.
+func (g *Generator) prune(ctx context.Context) {
+	now := g.opts.Now()
+	n, err := g.db.PruneCRLs(ctx, g.signer.IssuerID, now.Add(-g.opts.Retention), now)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		g.opts.Log.Error("crl: prune old CRLs", "err", err)
+	case n > 0:
+		g.opts.Log.Info("crl: pruned old CRLs", "count", n, "retention", g.opts.Retention)
 	}
 }
 

@@ -406,3 +406,35 @@ func TestRun_TwoReplicas(t *testing.T) {
 		t.Fatalf("replicas made %d CRLs, %d stored", got, len(nums))
 	}
 }
+
+// The leader drops the DER of CRLs past Retention with its periodic run,
+// and the latest CRL is still served.
+func TestRun_PrunesCRLsPastRetention(t *testing.T) {
+	e := newEnv(t)
+	clk := newClock(time.Now())
+	opts := Options{Now: clk.Now, NextUpdate: time.Hour, Interval: 200 * time.Millisecond, Retention: time.Hour,
+		Retry: 100 * time.Millisecond, Log: testLog(t, "g")}
+	g := New(e.db, e.signer, opts)
+	for range 3 {
+		if _, err := g.Generate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Their nextUpdate is an hour on, so a cutoff of now - Retention
+	// passes them once two hours and a bit have gone by.
+	clk.Advance(2*time.Hour + time.Minute)
+	conn := e.conn()
+	defer conn.Close(context.Background())
+	pruned := func() (n int) {
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM crls WHERE der IS NULL`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	stop := run(g)
+	defer stop()
+	eventually(t, 5*time.Second, "the three old CRLs pruned", func() bool { return pruned() == 3 })
+	if c := e.latest(); c == nil || c.Number < 4 {
+		t.Fatalf("latest CRL after pruning: %+v", c)
+	}
+}

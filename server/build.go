@@ -116,7 +116,8 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
-	gen := crl.New(db, signer, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(), Now: now, Log: log})
+	gen := crl.New(db, signer, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(),
+		Retention: c.CRLRetention.Duration(), Now: now, Log: log})
 	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
 	responder, err := ocsp.New(ctx, db, signer, ocsp.Options{Now: now, Log: log})
 	if err != nil {

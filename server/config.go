@@ -46,6 +46,9 @@ type Config struct {
 	// CRLInterval how often one is generated without any change (default 1h).
 	CRLNextUpdate Duration `json:"crlNextUpdate,omitempty"`
 	CRLInterval   Duration `json:"crlInterval,omitempty"`
+	// CRLRetention is how long a CRL's DER is kept past its nextUpdate
+	// (default 7 days); its number, times and SHA-256 are kept forever.
+	CRLRetention Duration `json:"crlRetention,omitempty"`
 	// DevProviders enables the simulated identity providers. Only --dev
 	// may set it; a configuration file that asks for it is refused.
 	DevProviders bool `json:"devProviders,omitempty"`

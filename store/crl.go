@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"sync"
 	"time"
@@ -109,12 +110,40 @@ func scanCRLEntries(rows pgx.Rows, fn func(CRLEntry) error) error {
 	return rows.Err()
 }
 
-// InsertCRL stores a signed CRL. A second CRL with the same number for the
-// same issuer fails on the primary key.
+// InsertCRL stores a signed CRL with its SHA-256, which outlives the DER
+// (PruneCRLs). A second CRL with the same number for the same issuer fails
+// on the primary key.
 func (t *Tx) InsertCRL(ctx context.Context, c *CRL) error {
-	return t.tx.QueryRow(ctx, `INSERT INTO crls (issuer_id, number, this_update, next_update, der, entries)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
-		c.IssuerID, c.Number, c.ThisUpdate, c.NextUpdate, c.DER, c.Entries).Scan(&c.CreatedAt)
+	sum := sha256.Sum256(c.DER)
+	return t.tx.QueryRow(ctx, `INSERT INTO crls (issuer_id, number, this_update, next_update, der, der_sha256, entries)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
+		c.IssuerID, c.Number, c.ThisUpdate, c.NextUpdate, c.DER, sum[:], c.Entries).Scan(&c.CreatedAt)
+}
+
+// pruneBatch bounds one prune statement: each pruned row frees megabytes
+// of TOAST, and a short transaction keeps the vacuum debt of each small.
+const pruneBatch = 500
+
+// PruneCRLs drops the DER of the issuer's CRLs whose nextUpdate is before
+// cutoff, except the latest, and returns how many it pruned. Their number,
+// times, entry count and SHA-256 stay (migration 0008).
+func (db *DB) PruneCRLs(ctx context.Context, issuerID string, cutoff, now time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := db.pool.Exec(ctx, `UPDATE crls SET der = NULL, pruned_at = $3
+			WHERE (issuer_id, number) IN (
+				SELECT issuer_id, number FROM crls
+				WHERE issuer_id = $1 AND der IS NOT NULL AND next_update < $2
+				  AND number < (SELECT max(number) FROM crls WHERE issuer_id = $1)
+				ORDER BY number LIMIT $4)`, issuerID, cutoff, now, pruneBatch)
+		if err != nil {
+			return total, err
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
 }
 
 // LatestCRL returns the issuer's CRL with the highest number, or

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -315,5 +317,84 @@ func TestCRLLeader_OneHolderReleasedWithSession(t *testing.T) {
 			t.Fatalf("lead not free after the holder's session ended: %v, %v", l, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// PruneCRLs drops the DER of CRLs past the cutoff, in batches, never the
+// latest one's, and keeps every row with the DER's SHA-256.
+func TestPruneCRLs_KeepsRowsHashesAndTheLatest(t *testing.T) {
+	db, u := storetest.Open(t)
+	ctx := context.Background()
+	for _, iss := range []string{"iss", "other"} {
+		if err := db.UpsertIssuer(ctx, iss, "CN="+iss, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// 1,200 CRLs an hour apart, each valid for a day, then one of another
+	// issuer that is as old as the oldest.
+	const n = 1200
+	der := func(i int64) []byte { return []byte(fmt.Sprintf("crl %d", i)) }
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		for i := int64(1); i <= n; i++ {
+			at := base.Add(time.Duration(i) * time.Hour)
+			if err := tx.InsertCRL(ctx, &store.CRL{IssuerID: "iss", Number: i, ThisUpdate: at, NextUpdate: at.Add(24 * time.Hour), DER: der(i)}); err != nil {
+				return err
+			}
+		}
+		return tx.InsertCRL(ctx, &store.CRL{IssuerID: "other", Number: 1, ThisUpdate: base, NextUpdate: base.Add(time.Hour), DER: []byte("x")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CRL i's nextUpdate is base + (i+24) h: a cutoff of base + 1000 h
+	// prunes 1..975 (nextUpdate before the cutoff).
+	cutoff, now := base.Add(1000*time.Hour), base.Add(2000*time.Hour)
+	pruned, err := db.PruneCRLs(ctx, "iss", cutoff, now)
+	if err != nil || pruned != 975 {
+		t.Fatalf("pruned %d (%v), want 975", pruned, err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT number, der IS NULL, pruned_at, der_sha256 FROM crls WHERE issuer_id = 'iss' ORDER BY number`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var number int64
+	var gone bool
+	var prunedAt *time.Time
+	var sum []byte
+	seen := int64(0)
+	_, err = pgx.ForEachRow(rows, []any{&number, &gone, &prunedAt, &sum}, func() error {
+		seen++
+		want := sha256.Sum256(der(number))
+		if !bytes.Equal(sum, want[:]) {
+			t.Errorf("CRL %d: der_sha256 %x, want %x", number, sum, want)
+		}
+		if shouldGo := number <= 975; gone != shouldGo || (prunedAt != nil) != shouldGo || (prunedAt != nil && !prunedAt.Equal(now)) {
+			t.Errorf("CRL %d: pruned %v at %v, want pruned %v at %v", number, gone, prunedAt, shouldGo, now)
+		}
+		return nil
+	})
+	if err != nil || seen != n {
+		t.Fatalf("%d rows (%v), want all %d kept", seen, err, n)
+	}
+
+	// However late the cutoff, the latest CRL keeps its DER; the other
+	// issuer's CRLs are not touched; pruning again prunes nothing new.
+	if pruned, err := db.PruneCRLs(ctx, "iss", now.Add(1000*time.Hour), now); err != nil || pruned != n-975-1 {
+		t.Fatalf("second prune: %d (%v), want %d", pruned, err, n-975-1)
+	}
+	if c, err := db.LatestCRL(ctx, "iss"); err != nil || c.Number != n || !bytes.Equal(c.DER, der(n)) {
+		t.Fatalf("latest after pruning: %+v, %v", c, err)
+	}
+	if c, err := db.LatestCRL(ctx, "other"); err != nil || string(c.DER) != "x" {
+		t.Fatalf("other issuer's CRL: %+v, %v", c, err)
+	}
+	if pruned, err := db.PruneCRLs(ctx, "iss", now.Add(1000*time.Hour), now); err != nil || pruned != 0 {
+		t.Fatalf("third prune: %d (%v), want 0", pruned, err)
 	}
 }
