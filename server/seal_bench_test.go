@@ -2,19 +2,13 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/signet-ca/signet/audit"
 	"github.com/signet-ca/signet/ca"
-	"github.com/signet-ca/signet/ca/evidence/evidencetest"
-	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store"
 )
@@ -43,25 +37,8 @@ func BenchmarkIssueWithSealer(b *testing.B) {
 			if on {
 				db = startSealer(b, h)
 			}
-			var n atomic.Int64
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					p := evidencetest.DefaultPerson()
-					p.Name = fmt.Sprintf("홍길동 %d", n.Add(1))
-					e, err := h.client.StartEnrollment(ctx(b), &signetv1.StartEnrollmentRequest{Profile: banking, Purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, err = h.client.IssueCertificate(ctx(b), &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(),
-						EnrollmentId: e.EnrollmentId, Csr: csrFor(b, newKey(b)), Evidence: h.evidence(e.Nonce, p)})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			issueInParallel(b, h)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 			if db != nil {
