@@ -29,16 +29,30 @@ func TestGrpcurlWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("walkthrough: %v\n%s", err, out)
 	}
-	// The issued certificate, then its public status by serial.
-	serial := regexp.MustCompile(`"serial": "([0-9a-f]{1,40})"`).FindSubmatch(out)
-	if serial == nil {
-		t.Fatalf("no serial in the walkthrough's output:\n%s", out)
+	// Issue, status, renew (the test server's validity is ten days, so
+	// the window is open), reissue revoking the renewed certificate, and
+	// revocation by key proof. The serials come in that order.
+	serials := regexp.MustCompile(`"serial": "([0-9a-f]{1,40})"`).FindAllSubmatch(out, -1)
+	if len(serials) != 3 {
+		t.Fatalf("want the issued, renewed and reissued certificates in the output:\n%s", out)
 	}
-	status := `{"serial":"` + string(serial[1]) + `","status":"CERTIFICATE_STATUS_ACTIVE"`
-	if !strings.Contains(string(out), status) || !strings.Contains(string(out), "notAfter=") {
-		t.Fatalf("walkthrough output lacks the certificate's status %s:\n%s", status, out)
+	issued, renewed, reissued := string(serials[0][1]), string(serials[1][1]), string(serials[2][1])
+	for _, want := range []string{
+		`{"serial":"` + issued + `","status":"CERTIFICATE_STATUS_ACTIVE"`,
+		"replaced: " + renewed,
+		`{"serial":"` + renewed + `","status":"CERTIFICATE_STATUS_REVOKED","revocationReason":"REVOCATION_REASON_SUPERSEDED"}`,
+		`{"serial":"` + reissued + `","status":"CERTIFICATE_STATUS_REVOKED","revocationReason":"REVOCATION_REASON_KEY_COMPROMISE"}`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("walkthrough output lacks %s:\n%s", want, out)
+		}
 	}
-	if st := e.signetJSON("status", "--serial", string(serial[1])); st.Status != "active" {
-		t.Errorf("signet status of the walkthrough's certificate: %+v", st)
+	for serial, want := range map[string]string{issued: "revoked", renewed: "revoked", reissued: "revoked"} {
+		if st := e.signetJSON("status", "--serial", serial); st.Status != want {
+			t.Errorf("signet status of %s: %+v, want %s", serial, st, want)
+		}
+	}
+	if st := e.signetJSON("status", "--serial", issued); st.RevocationReason != "superseded" {
+		t.Errorf("the issued certificate after renewal: %+v, want revoked as superseded", st)
 	}
 }
