@@ -54,6 +54,37 @@ func (a *Authority) RevokeLapsedSuspensions(ctx context.Context) (int, error) {
 	}
 }
 
+// SpentRetention is how long spent evidence ids, proof ids and enrollments
+// are kept. Single use only has to hold while a token could still pass the
+// freshness checks: evidence for evidence.MaxAge after its iat (plus
+// evidence.ClockSkew), a proof for proof.MaxSkew. A day is far beyond both,
+// and beyond any clock difference between replicas.
+const SpentRetention = 24 * time.Hour
+
+// spentBatch bounds one purge transaction.
+const spentBatch = 5000
+
+// PurgeSpent deletes spent evidence and enrollments older than
+// SpentRetention, one batch per transaction, one replica at a time.
+func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := a.db.InTx(ctx, func(tx *store.Tx) error {
+			ok, err := tx.TryJobLock(ctx, "purge-spent")
+			if err != nil || !ok {
+				return err
+			}
+			n, err = tx.PurgeSpent(ctx, a.now().Add(-SpentRetention), spentBatch)
+			return err
+		})
+		total += n
+		if err != nil || n < spentBatch {
+			return total, err
+		}
+	}
+}
+
 // RunJobs runs the periodic life cycle jobs until ctx ends.
 func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -63,6 +94,11 @@ func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
 			a.log.Error("revoke lapsed suspensions", "err", err)
 		} else if n > 0 {
 			a.log.Info("revoked lapsed suspensions", "count", n)
+		}
+		if n, err := a.PurgeSpent(ctx); err != nil {
+			a.log.Error("purge spent evidence and enrollments", "err", err)
+		} else if n > 0 {
+			a.log.Info("purged spent evidence and enrollments", "rows", n)
 		}
 		select {
 		case <-ctx.Done():
