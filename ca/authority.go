@@ -96,6 +96,10 @@ func (a *Authority) Organization() string { return a.cfg.Organization }
 // Signer returns the issuing backend.
 func (a *Authority) Signer() *Signer { return a.signer }
 
+// Now is the authority's clock, for readers that judge status as of now
+// (effective status, expiring windows) by the same clock as the rules.
+func (a *Authority) Now() time.Time { return a.now() }
+
 // Profile returns a configured profile.
 func (a *Authority) Profile(name string) (*Profile, *Error) {
 	p, ok := a.profiles[name]

@@ -100,6 +100,7 @@ func (s *adminService) SearchCertificates(ctx context.Context, req *signetv1.Sea
 	f := store.CertFilter{
 		Serial: req.GetSerial(), SubjectRef: ref, SubjectName: req.GetSubjectName(), Profile: req.GetProfile(),
 		ExpiringWithinDays: int(req.GetExpiringWithinDays()), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(),
+		Now: s.ca.Now(),
 	}
 	if req.GetStatus() != signetv1.CertificateStatus_CERTIFICATE_STATUS_UNSPECIFIED {
 		f.Status = statusNames[req.GetStatus()]
@@ -155,7 +156,7 @@ func (s *adminService) ListAuditEvents(ctx context.Context, req *signetv1.ListAu
 
 func (s *adminService) GetStats(ctx context.Context, req *signetv1.GetStatsRequest) (*signetv1.GetStatsResponse, error) {
 	from, to := timeRange(req.GetDays())
-	counts, days, err := s.db.Stats(ctx, from, to)
+	counts, days, err := s.db.Stats(ctx, s.ca.Now(), from, to)
 	if err != nil {
 		return nil, s.storeError(ctx, err)
 	}

@@ -100,7 +100,7 @@ func TestStatsCounters_AgreeWithTheRowsThroughChangesAndFolds(t *testing.T) {
 	check := func(stage string) {
 		t.Helper()
 		for _, r := range ranges {
-			counts, days, err := db.Stats(ctx, r.from, r.to)
+			counts, days, err := db.Stats(ctx, time.Time{}, r.from, r.to)
 			if err != nil {
 				t.Fatalf("%s, %s: %v", stage, r.name, err)
 			}

@@ -393,17 +393,20 @@ type DayCount struct {
 }
 
 // Stats returns the certificates per profile and effective status as of
-// now, and the issue, renew, reissue and revoke events that succeeded in
+// now (zero: time.Now()), and the issue, renew, reissue and revoke events that succeeded in
 // [from, to), per KST day, oldest first. A zero from or to leaves that end
 // open. Days without operations are included when both ends are set.
 // Revocations count the explicit ones (holder, operator, lapsed hold), not
 // the supersession that a renew or reissue implies. The counts are exact
 // and come from the counters of migration 0006, so their cost grows with
 // the number of days and groups, not of certificates and events.
-func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatusCount, []DayCount, error) {
+func (db *DB) Stats(ctx context.Context, now, from, to time.Time) ([]StatusCount, []DayCount, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	counts, err := db.statusCounts(ctx, time.Now())
+	if now.IsZero() {
+		now = time.Now()
+	}
+	counts, err := db.statusCounts(ctx, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -686,7 +686,7 @@ func TestStats_CountsByEffectiveStatusAndOperationsPerKSTDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts, days, err := db.Stats(ctx, kstDay(2026, 1, 1, 0), kstDay(2026, 1, 5, 0))
+	counts, days, err := db.Stats(ctx, time.Time{}, kstDay(2026, 1, 1, 0), kstDay(2026, 1, 5, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +710,7 @@ func TestStats_CountsByEffectiveStatusAndOperationsPerKSTDay(t *testing.T) {
 		t.Errorf("days %+v\nwant %+v", days, wantDays)
 	}
 	// Open ends: only days with operations.
-	_, days, err = db.Stats(ctx, time.Time{}, time.Time{})
+	_, days, err = db.Stats(ctx, time.Time{}, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

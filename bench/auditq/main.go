@@ -323,11 +323,11 @@ func queryKinds(db *store.DB, s *samples) []kind {
 		})},
 		{"stats (30 d of days)", func(ctx context.Context, r *rand.Rand) (int, error) {
 			from := instant(r, 30*day)
-			counts, days, err := db.Stats(ctx, from, from.Add(30*day))
+			counts, days, err := db.Stats(ctx, time.Time{}, from, from.Add(30*day))
 			return len(counts) + len(days), err
 		}},
 		{"stats (whole 2 years of days)", func(ctx context.Context, r *rand.Rand) (int, error) {
-			counts, days, err := db.Stats(ctx, s.first, s.last.Add(time.Second))
+			counts, days, err := db.Stats(ctx, time.Time{}, s.first, s.last.Add(time.Second))
 			return len(counts) + len(days), err
 		}},
 	}
