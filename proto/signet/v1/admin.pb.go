@@ -23,6 +23,7 @@ const (
 )
 
 // TimeRange is half open: [from, to). Either end may be unset.
+// Next unused field number: 3
 type TimeRange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -77,6 +78,7 @@ func (x *TimeRange) GetTo() *timestamppb.Timestamp {
 
 // Filters combine with AND. Results are ordered by (created_at, serial)
 // descending; page_token continues after the last row (keyset pagination).
+// Next unused field number: 13
 type SearchCertificatesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Serial string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
@@ -214,6 +216,7 @@ func (x *SearchCertificatesRequest) GetSubjectName() string {
 	return ""
 }
 
+// Next unused field number: 3
 type SearchCertificatesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificates  []*AdminCertificate    `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
@@ -267,6 +270,7 @@ func (x *SearchCertificatesResponse) GetNextPageToken() string {
 }
 
 // AdminCertificate is a certificate with the record an auditor needs.
+// Next unused field number: 9
 type AdminCertificate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -367,6 +371,7 @@ func (x *AdminCertificate) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Next unused field number: 6
 type GetCertificateHistoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Any serial of the chain; or subject (ci / name + birth) and profile.
@@ -444,6 +449,7 @@ func (x *GetCertificateHistoryRequest) GetProfile() string {
 	return ""
 }
 
+// Next unused field number: 3
 type GetCertificateHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Oldest first: issue -> renew -> reissue -> revoke.
@@ -497,6 +503,7 @@ func (x *GetCertificateHistoryResponse) GetEvents() []*AuditEvent {
 	return nil
 }
 
+// Next unused field number: 13
 type AuditEvent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -631,6 +638,7 @@ func (x *AuditEvent) GetDetails() string {
 	return ""
 }
 
+// Next unused field number: 10
 type ListAuditEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Actor         string                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -739,6 +747,7 @@ func (x *ListAuditEventsRequest) GetPageToken() string {
 	return ""
 }
 
+// Next unused field number: 3
 type ListAuditEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Newest first by time (ties by id).
@@ -792,6 +801,7 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Next unused field number: 2
 type GetStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Days          *TimeRange             `protobuf:"bytes,1,opt,name=days,proto3" json:"days,omitempty"`
@@ -836,6 +846,7 @@ func (x *GetStatsRequest) GetDays() *TimeRange {
 	return nil
 }
 
+// Next unused field number: 3
 type GetStatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Counts        []*StatusCount         `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
@@ -888,6 +899,7 @@ func (x *GetStatsResponse) GetDays() []*DayCount {
 	return nil
 }
 
+// Next unused field number: 4
 type StatusCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -948,6 +960,7 @@ func (x *StatusCount) GetCount() int64 {
 	return 0
 }
 
+// Next unused field number: 6
 type DayCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// YYYY-MM-DD in KST.
@@ -1025,6 +1038,7 @@ func (x *DayCount) GetRevoked() int64 {
 	return 0
 }
 
+// Next unused field number: 3
 type VerifyAuditLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chain positions to check; 0 means from the start / to the end.
@@ -1078,6 +1092,7 @@ func (x *VerifyAuditLogRequest) GetToSeq() int64 {
 	return 0
 }
 
+// Next unused field number: 8
 type VerifyAuditLogResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Ok      bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
@@ -1172,6 +1187,7 @@ func (x *VerifyAuditLogResponse) GetCheckpointAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Next unused field number: 5
 type AdminRevokeCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1241,6 +1257,7 @@ func (x *AdminRevokeCertificateRequest) GetComment() string {
 	return ""
 }
 
+// Next unused field number: 2
 type AdminRevokeCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -1285,6 +1302,7 @@ func (x *AdminRevokeCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 4
 type AdminSuspendCertificateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1345,6 +1363,7 @@ func (x *AdminSuspendCertificateRequest) GetComment() string {
 	return ""
 }
 
+// Next unused field number: 2
 type AdminSuspendCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -1389,6 +1408,7 @@ func (x *AdminSuspendCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 4
 type AdminResumeCertificateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1449,6 +1469,7 @@ func (x *AdminResumeCertificateRequest) GetComment() string {
 	return ""
 }
 
+// Next unused field number: 2
 type AdminResumeCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`

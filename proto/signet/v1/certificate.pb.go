@@ -293,6 +293,7 @@ func (x *Certificate) GetReplaces() string {
 
 // IdentityEvidence is a pair of compact JWS results from trusted identity
 // providers: a phone check (휴대폰 본인인증) and an account check (계좌인증).
+// Next unused field number: 3
 type IdentityEvidence struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PhoneToken    string                 `protobuf:"bytes,1,opt,name=phone_token,json=phoneToken,proto3" json:"phone_token,omitempty"`

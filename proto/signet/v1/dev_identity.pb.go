@@ -21,6 +21,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Next unused field number: 6
 type StartPhoneCheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Nonce string                 `protobuf:"bytes,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
@@ -100,6 +101,7 @@ func (x *StartPhoneCheckRequest) GetCarrier() string {
 	return ""
 }
 
+// Next unused field number: 3
 type StartPhoneCheckResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
@@ -152,6 +154,7 @@ func (x *StartPhoneCheckResponse) GetCode() string {
 	return ""
 }
 
+// Next unused field number: 3
 type ConfirmPhoneCheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
@@ -204,6 +207,7 @@ func (x *ConfirmPhoneCheckRequest) GetCode() string {
 	return ""
 }
 
+// Next unused field number: 2
 type ConfirmPhoneCheckResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
@@ -248,6 +252,7 @@ func (x *ConfirmPhoneCheckResponse) GetToken() string {
 	return ""
 }
 
+// Next unused field number: 6
 type StartAccountCheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Nonce string                 `protobuf:"bytes,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
@@ -325,6 +330,7 @@ func (x *StartAccountCheckRequest) GetHolderBirth() string {
 	return ""
 }
 
+// Next unused field number: 3
 type StartAccountCheckResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
@@ -377,6 +383,7 @@ func (x *StartAccountCheckResponse) GetCode() string {
 	return ""
 }
 
+// Next unused field number: 3
 type ConfirmAccountCheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
@@ -429,6 +436,7 @@ func (x *ConfirmAccountCheckRequest) GetCode() string {
 	return ""
 }
 
+// Next unused field number: 2
 type ConfirmAccountCheckResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`

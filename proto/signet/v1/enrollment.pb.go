@@ -81,6 +81,7 @@ func (EnrollmentPurpose) EnumDescriptor() ([]byte, []int) {
 	return file_signet_v1_enrollment_proto_rawDescGZIP(), []int{0}
 }
 
+// Next unused field number: 3
 type StartEnrollmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Profile name, e.g. "personal-banking".
@@ -134,6 +135,7 @@ func (x *StartEnrollmentRequest) GetPurpose() EnrollmentPurpose {
 	return EnrollmentPurpose_ENROLLMENT_PURPOSE_UNSPECIFIED
 }
 
+// Next unused field number: 5
 type StartEnrollmentResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
@@ -204,6 +206,7 @@ func (x *StartEnrollmentResponse) GetAudience() string {
 	return ""
 }
 
+// Next unused field number: 5
 type IssueCertificateRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	RequestId    string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -273,6 +276,7 @@ func (x *IssueCertificateRequest) GetEvidence() *IdentityEvidence {
 	return nil
 }
 
+// Next unused field number: 2
 type IssueCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -317,6 +321,7 @@ func (x *IssueCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 5
 type ReissueCertificateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -385,6 +390,7 @@ func (x *ReissueCertificateRequest) GetEvidence() *IdentityEvidence {
 	return nil
 }
 
+// Next unused field number: 3
 type ReissueCertificateResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Certificate *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -438,6 +444,7 @@ func (x *ReissueCertificateResponse) GetReplacedSerial() string {
 	return ""
 }
 
+// Next unused field number: 4
 type RenewCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -501,6 +508,7 @@ func (x *RenewCertificateRequest) GetProof() string {
 	return ""
 }
 
+// Next unused field number: 3
 type RenewCertificateResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Certificate    *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -553,6 +561,7 @@ func (x *RenewCertificateResponse) GetReplacedSerial() string {
 	return ""
 }
 
+// Next unused field number: 6
 type RevokeCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -662,6 +671,7 @@ func (*RevokeCertificateRequest_Proof) isRevokeCertificateRequest_Authorization(
 
 func (*RevokeCertificateRequest_Identity) isRevokeCertificateRequest_Authorization() {}
 
+// Next unused field number: 3
 type IdentityAuthorization struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	EnrollmentId  string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
@@ -714,6 +724,7 @@ func (x *IdentityAuthorization) GetEvidence() *IdentityEvidence {
 	return nil
 }
 
+// Next unused field number: 2
 type RevokeCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -758,6 +769,7 @@ func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 5
 type SuspendCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -858,6 +870,7 @@ func (*SuspendCertificateRequest_Proof) isSuspendCertificateRequest_Authorizatio
 
 func (*SuspendCertificateRequest_Identity) isSuspendCertificateRequest_Authorization() {}
 
+// Next unused field number: 2
 type SuspendCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -902,6 +915,7 @@ func (x *SuspendCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 5
 type ResumeCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1002,6 +1016,7 @@ func (*ResumeCertificateRequest_Proof) isResumeCertificateRequest_Authorization(
 
 func (*ResumeCertificateRequest_Identity) isResumeCertificateRequest_Authorization() {}
 
+// Next unused field number: 2
 type ResumeCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
@@ -1046,6 +1061,7 @@ func (x *ResumeCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 2
 type GetCertificateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Serial        string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
@@ -1090,6 +1106,7 @@ func (x *GetCertificateRequest) GetSerial() string {
 	return ""
 }
 
+// Next unused field number: 2
 type GetCertificateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Public status only: subject and DER are left empty.
