@@ -62,7 +62,7 @@ type Sealer struct {
 
 	sealed      atomic.Int64
 	checkpoints atomic.Int64
-	leading     atomic.Bool
+	leader      *store.Leadership
 }
 
 // NewSealer returns a Sealer that issues its signing certificates through
@@ -89,7 +89,10 @@ func NewSealer(db *store.DB, signer *ca.Signer, opts Options) *Sealer {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Sealer{db: db, signer: signer, opts: opts}
+	s := &Sealer{db: db, signer: signer, opts: opts}
+	s.leader = &store.Leadership{Name: "audit sealer", Retry: opts.Retry, Log: opts.Log,
+		Try: func(ctx context.Context) (*store.LeaderLock, error) { return db.TryAuditSealer(ctx, opts.Retry) }}
+	return s
 }
 
 // SealOnce appends up to Batch sealable events to the chain in one
@@ -114,7 +117,7 @@ func (s *Sealer) Checkpoint(ctx context.Context) (int64, error) {
 // whether Run currently holds the lead. For tests and metrics.
 func (s *Sealer) Sealed() int64      { return s.sealed.Load() }
 func (s *Sealer) Checkpoints() int64 { return s.checkpoints.Load() }
-func (s *Sealer) Leading() bool      { return s.leading.Load() }
+func (s *Sealer) Leading() bool      { return s.leader.Leading() }
 
 func (s *Sealer) seal(ctx context.Context, limit int, force bool) (int, error) {
 	var seq int64
@@ -250,28 +253,7 @@ func (s *Sealer) currentKey(now time.Time) (*signingKey, error) {
 // Run seals until ctx ends. Among all replicas that run it, the one
 // holding a session-level PostgreSQL advisory lock seals; the others try
 // again every Retry and take over when its session ends.
-func (s *Sealer) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		lock, err := s.db.TryAuditSealer(ctx, s.opts.Retry)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				s.opts.Log.Warn("audit: cannot try for the sealer lock", "err", err)
-			}
-		case lock != nil:
-			s.opts.Log.Info("audit: sealing")
-			s.leading.Store(true)
-			s.lead(ctx, lock)
-			s.leading.Store(false)
-			lock.Release()
-			s.opts.Log.Info("audit: stopped sealing")
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(s.opts.Retry):
-		}
-	}
-}
+func (s *Sealer) Run(ctx context.Context) { s.leader.Run(ctx, s.lead) }
 
 func (s *Sealer) lead(parent context.Context, lock *store.LeaderLock) {
 	ctx, cancel := context.WithCancel(parent)

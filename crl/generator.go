@@ -68,10 +68,9 @@ type Generator struct {
 	opts   Options
 
 	issuerKnown atomic.Bool
-	// generated counts this Generator's committed CRLs; leading reports
-	// whether Run currently holds the lead. Both are for tests and logs.
+	// generated counts this Generator's committed CRLs, for tests and logs.
 	generated atomic.Int64
-	leading   atomic.Bool
+	leader    *store.Leadership
 }
 
 // New returns a Generator for signer's issuing CA. It does nothing until
@@ -106,7 +105,12 @@ func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
 			"interval", opts.Interval, "next_update", opts.NextUpdate)
 		opts.Interval = opts.NextUpdate / 2
 	}
-	return &Generator{db: db, signer: signer, opts: opts}
+	g := &Generator{db: db, signer: signer, opts: opts}
+	g.leader = &store.Leadership{Name: "crl", Retry: opts.Retry, Log: opts.Log,
+		Try: func(ctx context.Context) (*store.LeaderLock, error) {
+			return db.TryCRLLeader(ctx, signer.IssuerID, opts.Retry)
+		}}
+	return g
 }
 
 // Generate signs and stores a new CRL now, whether or not this replica
@@ -196,28 +200,7 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 // that run it, the one holding a session-level PostgreSQL advisory lock
 // leads; the others try again every Retry and take over when the leader's
 // session ends (its process died or its ctx was cancelled).
-func (g *Generator) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		lock, err := g.db.TryCRLLeader(ctx, g.signer.IssuerID, g.opts.Retry)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				g.opts.Log.Warn("crl: cannot try for the lead", "err", err)
-			}
-		case lock != nil:
-			g.opts.Log.Info("crl: leading generation")
-			g.leading.Store(true)
-			g.lead(ctx, lock)
-			g.leading.Store(false)
-			lock.Release()
-			g.opts.Log.Info("crl: stopped leading")
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(g.opts.Retry):
-		}
-	}
-}
+func (g *Generator) Run(ctx context.Context) { g.leader.Run(ctx, g.lead) }
 
 // lead generates while the lock is held: at once if the stored CRL is not
 // current, every Interval, and Debounce after a status change.

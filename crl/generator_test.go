@@ -289,7 +289,7 @@ func TestRun_FreshCRLKeptAndBurstCoalesced(t *testing.T) {
 	}
 	stop := run(g)
 	defer stop()
-	eventually(t, 5*time.Second, "leading", g.leading.Load)
+	eventually(t, 5*time.Second, "leading", g.leader.Leading)
 	// The stored CRL is current (fresh and listing what the database
 	// says), so taking the lead does not make another.
 	time.Sleep(300 * time.Millisecond)
@@ -357,7 +357,7 @@ func TestRun_TwoReplicas(t *testing.T) {
 
 	eventually(t, 5*time.Second, "CRL 1 by the leader", func() bool { return e.latest() != nil })
 	leader, follower, stopLeader := a, b, stopA
-	if b.leading.Load() {
+	if b.leader.Leading() {
 		leader, follower, stopLeader = b, a, stopB
 	}
 	var revoked []*x509.Certificate
@@ -365,13 +365,13 @@ func TestRun_TwoReplicas(t *testing.T) {
 		c := e.issue(time.Now().AddDate(1, 0, 0))
 		e.revoke(c, time.Now(), 1)
 		revoked = append(revoked, c)
-		if a.leading.Load() && b.leading.Load() {
+		if a.leader.Leading() && b.leader.Leading() {
 			t.Fatal("both replicas lead")
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
 	eventually(t, 5*time.Second, "latest CRL lists every revocation", func() bool { return e.lists(e.latest(), revoked...) })
-	if !leader.leading.Load() || follower.leading.Load() {
+	if !leader.leader.Leading() || follower.leader.Leading() {
 		t.Fatal("the lead moved while both replicas ran")
 	}
 	if leader.generated.Load() < 2 || follower.generated.Load() != 0 {
@@ -384,7 +384,7 @@ func TestRun_TwoReplicas(t *testing.T) {
 	late := e.issue(time.Now().AddDate(1, 0, 0))
 	e.revoke(late, time.Now(), 4)
 	eventually(t, 5*time.Second, "follower takes over and publishes the late revocation", func() bool {
-		return follower.leading.Load() && e.lists(e.latest(), late)
+		return follower.leader.Leading() && e.lists(e.latest(), late)
 	})
 	if follower.generated.Load() == 0 {
 		t.Fatal("the follower took over but the late revocation's CRL is not its own")

@@ -134,7 +134,7 @@ func TestRun_SeedsAConsistentDatabaseThatTheAuditQueriesSearch(t *testing.T) {
 			}
 		}
 	}
-	counts, _, err := db.Stats(ctx, time.Now().AddDate(0, -1, 0), time.Now())
+	counts, _, err := db.Stats(ctx, time.Time{}, time.Now().AddDate(0, -1, 0), time.Now())
 	if err != nil || len(counts) < 8 {
 		t.Errorf("stats: %v, %v", counts, err)
 	}
