@@ -167,7 +167,7 @@ func (b *Built) foldCounts(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := b.DB.FoldCounts(ctx); err != nil && ctx.Err() == nil {
+		if _, err := b.DB.FoldCounts(ctx, b.Authority.Now()); err != nil && ctx.Err() == nil {
 			b.log.Error("fold stats counters", "err", err)
 		}
 	}

@@ -117,7 +117,7 @@ func TestStatsCounters_AgreeWithTheRowsThroughChangesAndFolds(t *testing.T) {
 
 	fold := func(stage string) {
 		t.Helper()
-		n, err := db.FoldCounts(ctx)
+		n, err := db.FoldCounts(ctx, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +130,15 @@ func TestStatsCounters_AgreeWithTheRowsThroughChangesAndFolds(t *testing.T) {
 		}
 		if left != 0 {
 			t.Errorf("%s: %d delta rows left after a fold", stage, left)
+		}
+		// Days that ended before yesterday share one group.
+		var past, collapsed int64
+		if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE expires_day <> '-infinity'), count(*) FILTER (WHERE expires_day = '-infinity')
+			FROM certificate_counts WHERE expires_day < $1`, today.AddDate(0, 0, -1)).Scan(&past, &collapsed); err != nil {
+			t.Fatal(err)
+		}
+		if past != 0 || collapsed == 0 {
+			t.Errorf("%s: %d rollup rows for past days, %d collapsed; want 0 and some", stage, past, collapsed)
 		}
 		check(stage)
 	}

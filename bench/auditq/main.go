@@ -98,7 +98,7 @@ func run(ctx context.Context, url string, certs int, perCert float64, runs int, 
 	// A running signetd folds the stats counters every 10 s; measure that
 	// steady state, not the deltas the seed's COPY left.
 	start := time.Now()
-	folded, err := db.FoldCounts(ctx)
+	folded, err := db.FoldCounts(ctx, time.Now())
 	if err != nil {
 		return err
 	}
