@@ -65,7 +65,9 @@ const SpentRetention = 24 * time.Hour
 const spentBatch = 5000
 
 // PurgeSpent deletes spent evidence and enrollments older than
-// SpentRetention, one batch per transaction, one replica at a time.
+// SpentRetention, one batch per transaction, one replica at a time. Each
+// batch leaves a "purge" audit event with its counts in its transaction:
+// deleting records is a change auditors must see too.
 func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
 	var total int64
 	for {
@@ -75,8 +77,16 @@ func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
 			if err != nil || !ok {
 				return err
 			}
-			n, err = tx.PurgeSpent(ctx, a.now().Add(-SpentRetention), spentBatch)
-			return err
+			now := a.now().UTC()
+			cutoff := now.Add(-SpentRetention)
+			evidence, enrollments, err := tx.PurgeSpent(ctx, cutoff, spentBatch)
+			if err != nil || evidence+enrollments == 0 {
+				return err
+			}
+			n = evidence + enrollments
+			return tx.AppendAudit(ctx, &store.AuditEvent{At: now, Actor: "signet", Action: "purge", Outcome: "ok",
+				Details: map[string]any{"spent_evidence": evidence, "enrollments": enrollments, "before": cutoff,
+					"why": "past every freshness window (ca.SpentRetention)"}})
 		})
 		total += n
 		if err != nil || n < spentBatch {

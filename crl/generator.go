@@ -285,11 +285,39 @@ func (g *Generator) lead(parent context.Context, lock *store.LeaderLock) {
 	}
 }
 
-// prune drops the DER of CRLs past their retention. It runs with the
-// periodic generation, so at most once per Interval.
+// pruneBatch bounds one prune transaction: each pruned CRL frees
+// megabytes, and short transactions keep the vacuum debt of each small.
+const pruneBatch = 500
+
+// Prune drops the DER of the issuer's CRLs that have been past their
+// nextUpdate for Retention, in batches, and returns how many it pruned.
+// Each batch leaves a "crl_prune" audit event naming the CRL numbers in
+// its transaction. The leader runs it with the periodic generation.
+func (g *Generator) Prune(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		var numbers []int64
+		err := g.db.InTx(ctx, func(tx *store.Tx) error {
+			now := g.opts.Now().UTC()
+			cutoff := now.Add(-g.opts.Retention)
+			var err error
+			numbers, err = tx.PruneCRLs(ctx, g.signer.IssuerID, cutoff, now, pruneBatch)
+			if err != nil || len(numbers) == 0 {
+				return err
+			}
+			return tx.AppendAudit(ctx, &store.AuditEvent{At: now, Actor: "signet", Action: "crl_prune", Outcome: "ok",
+				Details: map[string]any{"issuer": g.signer.IssuerID, "crls": len(numbers), "first": numbers[0],
+					"last": numbers[len(numbers)-1], "before": cutoff, "kept": "number, times, entries, DER SHA-256"}})
+		})
+		total += len(numbers)
+		if err != nil || len(numbers) < pruneBatch {
+			return total, err
+		}
+	}
+}
+
 func (g *Generator) prune(ctx context.Context) {
-	now := g.opts.Now()
-	n, err := g.db.PruneCRLs(ctx, g.signer.IssuerID, now.Add(-g.opts.Retention), now)
+	n, err := g.Prune(ctx)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		g.opts.Log.Error("crl: prune old CRLs", "err", err)

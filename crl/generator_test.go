@@ -437,4 +437,9 @@ func TestRun_PrunesCRLsPastRetention(t *testing.T) {
 	if c := e.latest(); c == nil || c.Number < 4 {
 		t.Fatalf("latest CRL after pruning: %+v", c)
 	}
+	var crls, first, last int
+	if err := conn.QueryRow(context.Background(), `SELECT (details->>'crls')::int, (details->>'first')::int, (details->>'last')::int
+		FROM audit_events WHERE action = 'crl_prune'`).Scan(&crls, &first, &last); err != nil || crls != 3 || first != 1 || last != 3 {
+		t.Errorf("crl_prune audit event: %d CRLs %d..%d (%v), want 3 CRLs 1..3", crls, first, last, err)
+	}
 }

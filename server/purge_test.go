@@ -62,6 +62,11 @@ func TestPurgeSpent_AfterRetentionAndReplayStillRefused(t *testing.T) {
 	if count(evidenceQ) != 2 || count(enrollmentsQ) != 1 {
 		t.Fatalf("after: %d evidence ids, %d enrollments; want the new issue's 2 and 1", count(evidenceQ), count(enrollmentsQ))
 	}
+	var details string
+	if err := h.pool.QueryRow(ctx(t), `SELECT details::text FROM audit_events WHERE action = 'purge' AND actor = 'signet'`).Scan(&details); err != nil ||
+		!strings.Contains(details, `"enrollments": 2`) || !strings.Contains(details, `"spent_evidence": 2`) {
+		t.Errorf("purge audit event: %s (%v), want one with the counts", details, err)
+	}
 
 	// Replaying the purged tokens on a new enrollment fails on freshness.
 	e2 := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)

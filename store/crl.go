@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,30 +121,24 @@ func (t *Tx) InsertCRL(ctx context.Context, c *CRL) error {
 		c.IssuerID, c.Number, c.ThisUpdate, c.NextUpdate, c.DER, sum[:], c.Entries).Scan(&c.CreatedAt)
 }
 
-// pruneBatch bounds one prune statement: each pruned row frees megabytes
-// of TOAST, and a short transaction keeps the vacuum debt of each small.
-const pruneBatch = 500
-
-// PruneCRLs drops the DER of the issuer's CRLs whose nextUpdate is before
-// cutoff, except the latest, and returns how many it pruned. Their number,
-// times, entry count and SHA-256 stay (migration 0008).
-func (db *DB) PruneCRLs(ctx context.Context, issuerID string, cutoff, now time.Time) (int64, error) {
-	var total int64
-	for {
-		tag, err := db.pool.Exec(ctx, `UPDATE crls SET der = NULL, pruned_at = $3
-			WHERE (issuer_id, number) IN (
-				SELECT issuer_id, number FROM crls
-				WHERE issuer_id = $1 AND der IS NOT NULL AND next_update < $2
-				  AND number < (SELECT max(number) FROM crls WHERE issuer_id = $1)
-				ORDER BY number LIMIT $4)`, issuerID, cutoff, now, pruneBatch)
-		if err != nil {
-			return total, err
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < pruneBatch {
-			return total, nil
-		}
+// PruneCRLs drops the DER of up to limit of the issuer's CRLs whose
+// nextUpdate is before cutoff, oldest first, never the latest, and returns
+// the numbers it pruned. Their number, times, entry count and SHA-256 stay
+// (migration 0008).
+func (t *Tx) PruneCRLs(ctx context.Context, issuerID string, cutoff, now time.Time, limit int) ([]int64, error) {
+	rows, err := t.tx.Query(ctx, `UPDATE crls SET der = NULL, pruned_at = $3
+		WHERE (issuer_id, number) IN (
+			SELECT issuer_id, number FROM crls
+			WHERE issuer_id = $1 AND der IS NOT NULL AND next_update < $2
+			  AND number < (SELECT max(number) FROM crls WHERE issuer_id = $1)
+			ORDER BY number LIMIT $4)
+		RETURNING number`, issuerID, cutoff, now, limit)
+	if err != nil {
+		return nil, err
 	}
+	numbers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	slices.Sort(numbers)
+	return numbers, err
 }
 
 // LatestCRL returns the issuer's CRL with the highest number, or

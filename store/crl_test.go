@@ -350,7 +350,33 @@ func TestPruneCRLs_KeepsRowsHashesAndTheLatest(t *testing.T) {
 	// CRL i's nextUpdate is base + (i+24) h: a cutoff of base + 1000 h
 	// prunes 1..975 (nextUpdate before the cutoff).
 	cutoff, now := base.Add(1000*time.Hour), base.Add(2000*time.Hour)
-	pruned, err := db.PruneCRLs(ctx, "iss", cutoff, now)
+	// Batches of 500, as the CRL generator runs them; numbers oldest first.
+	next := int64(1) // the oldest CRL not pruned yet
+	prune := func(cutoff time.Time) (int64, error) {
+		var total int64
+		for {
+			var numbers []int64
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				var err error
+				numbers, err = tx.PruneCRLs(ctx, "iss", cutoff, now, 500)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			if len(numbers) > 0 {
+				if numbers[0] != next || numbers[len(numbers)-1] != next+int64(len(numbers))-1 {
+					t.Errorf("batch %d..%d, want the oldest from %d on", numbers[0], numbers[len(numbers)-1], next)
+				}
+				next = numbers[len(numbers)-1] + 1
+			}
+			total += int64(len(numbers))
+			if len(numbers) < 500 {
+				return total, nil
+			}
+		}
+	}
+	pruned, err := prune(cutoff)
 	if err != nil || pruned != 975 {
 		t.Fatalf("pruned %d (%v), want 975", pruned, err)
 	}
@@ -385,7 +411,7 @@ func TestPruneCRLs_KeepsRowsHashesAndTheLatest(t *testing.T) {
 
 	// However late the cutoff, the latest CRL keeps its DER; the other
 	// issuer's CRLs are not touched; pruning again prunes nothing new.
-	if pruned, err := db.PruneCRLs(ctx, "iss", now.Add(1000*time.Hour), now); err != nil || pruned != n-975-1 {
+	if pruned, err := prune(now.Add(1000 * time.Hour)); err != nil || pruned != n-975-1 {
 		t.Fatalf("second prune: %d (%v), want %d", pruned, err, n-975-1)
 	}
 	if c, err := db.LatestCRL(ctx, "iss"); err != nil || c.Number != n || !bytes.Equal(c.DER, der(n)) {
@@ -394,7 +420,7 @@ func TestPruneCRLs_KeepsRowsHashesAndTheLatest(t *testing.T) {
 	if c, err := db.LatestCRL(ctx, "other"); err != nil || string(c.DER) != "x" {
 		t.Fatalf("other issuer's CRL: %+v, %v", c, err)
 	}
-	if pruned, err := db.PruneCRLs(ctx, "iss", now.Add(1000*time.Hour), now); err != nil || pruned != 0 {
+	if pruned, err := prune(now.Add(1000 * time.Hour)); err != nil || pruned != 0 {
 		t.Fatalf("third prune: %d (%v), want 0", pruned, err)
 	}
 }

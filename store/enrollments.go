@@ -66,22 +66,22 @@ func (t *Tx) EvidenceUsed(ctx context.Context, ids []string) (bool, error) {
 
 // PurgeSpent deletes up to limit spent evidence ids used before cutoff,
 // then up to limit enrollments that expired before cutoff and that no
-// remaining evidence row names. It returns how many rows it deleted.
+// remaining evidence row names, and returns how many of each it deleted.
 // Without it both tables grow by a few rows with every operation, forever;
 // the caller picks a cutoff at which no evidence or proof is fresh enough
 // to be accepted again (ca.SpentRetention).
-func (t *Tx) PurgeSpent(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+func (t *Tx) PurgeSpent(ctx context.Context, cutoff time.Time, limit int) (evidence, enrollments int64, err error) {
 	ev, err := t.tx.Exec(ctx, `DELETE FROM used_evidence WHERE id IN (
 		SELECT id FROM used_evidence WHERE used_at < $1 LIMIT $2)`, cutoff, limit)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	en, err := t.tx.Exec(ctx, `DELETE FROM enrollments WHERE id IN (
 		SELECT e.id FROM enrollments e WHERE e.expires_at < $1
 		  AND NOT EXISTS (SELECT 1 FROM used_evidence u WHERE u.enrollment_id = e.id)
 		LIMIT $2)`, cutoff, limit)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return ev.RowsAffected() + en.RowsAffected(), nil
+	return ev.RowsAffected(), en.RowsAffected(), nil
 }
