@@ -41,6 +41,28 @@ func (e *env) checkAdmin(issued, renewed, reissued cert) {
 		e.t.Errorf("history events %v, want %v", actions, want)
 	}
 
+	// The same certificate's events, newest first, a page of two at a
+	// time (--all follows the page tokens): the auditor's history read
+	// above is one of them. The renewal is an event of the new
+	// certificate, which names this one as the one it replaces.
+	var listed []struct {
+		ID                         int64
+		At, Actor, Action, Outcome string
+	}
+	e.adminJSON(&listed, "events", "--serial", issued.Serial, "--limit", "2", "--all")
+	var got []string
+	for i, ev := range listed {
+		got = append(got, ev.Action)
+		if i > 0 && ev.At > listed[i-1].At {
+			e.t.Errorf("events out of order: %s (%s) after %s", ev.At, ev.Action, listed[i-1].At)
+		}
+	}
+	if want := []string{"admin:GetCertificateHistory", "resume", "suspend", "issue"}; !slices.Equal(got, want) {
+		e.t.Errorf("events of %s, newest first: %v, want %v", issued.Serial, got, want)
+	} else if !strings.HasPrefix(listed[0].Actor, "auditor:") {
+		e.t.Errorf("the history read was audited as %q, want the auditor", listed[0].Actor)
+	}
+
 	var stats struct {
 		Counts []struct {
 			Profile, Status string
