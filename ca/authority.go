@@ -179,11 +179,7 @@ type Record struct {
 }
 
 func (a *Authority) record(c *store.Certificate, replaced string) *Record {
-	status := c.Status
-	if (status == "active" || status == "suspended") && !a.now().Before(c.NotAfter) {
-		status = "expired"
-	}
-	return &Record{Certificate: c, Status: status, Chain: a.signer.Chain(), ReplacedSerial: replaced}
+	return &Record{Certificate: c, Status: c.EffectiveStatus(a.now()), Chain: a.signer.Chain(), ReplacedSerial: replaced}
 }
 
 // Record reports a stored certificate with its effective status.
