@@ -71,7 +71,7 @@ const spentBatch = 5000
 func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
 	var total int64
 	for {
-		var n int64
+		var evidence, enrollments int64
 		err := a.db.InTx(ctx, func(tx *store.Tx) error {
 			ok, err := tx.TryJobLock(ctx, "purge-spent")
 			if err != nil || !ok {
@@ -79,18 +79,21 @@ func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
 			}
 			now := a.now().UTC()
 			cutoff := now.Add(-SpentRetention)
-			evidence, enrollments, err := tx.PurgeSpent(ctx, cutoff, spentBatch)
+			evidence, enrollments, err = tx.PurgeSpent(ctx, cutoff, spentBatch)
 			if err != nil || evidence+enrollments == 0 {
 				return err
 			}
-			n = evidence + enrollments
 			return tx.AppendAudit(ctx, &store.AuditEvent{At: now, Actor: "signet", Action: "purge", Outcome: "ok",
 				Details: map[string]any{"spent_evidence": evidence, "enrollments": enrollments, "before": cutoff,
 					"why": "past every freshness window (ca.SpentRetention)"}})
 		})
-		total += n
-		if err != nil || n < spentBatch {
+		if err != nil {
 			return total, err
+		}
+		total += evidence + enrollments
+		// A full batch of either may have left more behind.
+		if evidence < spentBatch && enrollments < spentBatch {
+			return total, nil
 		}
 	}
 }

@@ -47,9 +47,9 @@ func TestGrpcurlWalkthrough(t *testing.T) {
 			t.Errorf("walkthrough output lacks %s:\n%s", want, out)
 		}
 	}
-	for serial, want := range map[string]string{issued: "revoked", renewed: "revoked", reissued: "revoked"} {
-		if st := e.signetJSON("status", "--serial", serial); st.Status != want {
-			t.Errorf("signet status of %s: %+v, want %s", serial, st, want)
+	for _, serial := range []string{issued, renewed, reissued} {
+		if st := e.signetJSON("status", "--serial", serial); st.Status != "revoked" {
+			t.Errorf("signet status of %s: %+v, want revoked", serial, st)
 		}
 	}
 	if st := e.signetJSON("status", "--serial", issued); st.RevocationReason != "superseded" {

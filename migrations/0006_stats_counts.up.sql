@@ -4,7 +4,7 @@
 -- 30-day range and 181 ms for two years.
 --
 -- Each count lives in two tables: a rollup with one row per group, and a
--- delta table that statement-level triggers only append to. Updating the
+-- delta table that the triggers only append to. Updating the
 -- rollup row in the trigger instead would make every issuance of a day
 -- queue behind the row lock of the one before it until commit (and
 -- transactions that touch two groups in opposite orders could deadlock).
@@ -18,10 +18,10 @@
 --
 -- The insert and delete triggers are statement-level, with transition
 -- tables: they fire once per INSERT or COPY (seed.Run copies a million rows
--- in one statement), not once per row. Each call costs about 27 µs
--- (pgbench, one-row inserts with and without it). The file runs as one implicit transaction: the triggers
--- exist before the backfill reads, and CREATE TRIGGER's lock keeps writers
--- out until both are committed, so no change is counted twice or missed.
+-- in one statement), not once per row. bench/trigger-cost.sh measures one
+-- call. The file runs as one implicit transaction: the triggers exist
+-- before the backfill reads, and CREATE TRIGGER's lock keeps writers out
+-- until both are committed, so no change is counted twice or missed.
 
 -- Certificates per profile, stored status and the KST day of notAfter:
 -- the day is what lets a reader move lapsed active and suspended
@@ -113,8 +113,8 @@ WHERE outcome = 'ok' AND action IN ('issue', 'renew', 'reissue', 'revoke')
 GROUP BY 1, 2;
 
 -- Only Stats read these, and it reads the counters now. Partial days at
--- the ends of a range come from audit_events_at_id (its INCLUDE columns
--- hold action and outcome); the lapsing day from certificates_not_after_all.
+-- the ends of a range come from the time-ordered event indexes; the
+-- lapsing day from certificates_not_after_all.
 -- Two fewer indexes to write on every issuance.
 DROP INDEX IF EXISTS certificates_profile_status;
 DROP INDEX IF EXISTS audit_events_operations;

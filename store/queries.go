@@ -393,8 +393,8 @@ type DayCount struct {
 }
 
 // Stats returns the certificates per profile and effective status as of
-// now (zero: time.Now()), and the issue, renew, reissue and revoke events that succeeded in
-// [from, to), per KST day, oldest first. A zero from or to leaves that end
+// now (zero: time.Now()), and the issue, renew, reissue and revoke events
+// that succeeded in [from, to), per KST day, oldest first. A zero from or to leaves that end
 // open. Days without operations are included when both ends are set.
 // Revocations count the explicit ones (holder, operator, lapsed hold), not
 // the supersession that a renew or reissue implies. The counts are exact
@@ -476,7 +476,7 @@ func (db *DB) statusCounts(ctx context.Context, now time.Time) ([]StatusCount, e
 func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, error) {
 	// Whole KST days of [from, to) come from the counters; the partial
 	// days at either end, if any, from the events themselves (a day's
-	// worth at most, from audit_events_at_id alone).
+	// worth at most, from an index that starts with at or ends in it).
 	b := &sqlArgs{}
 	wholeFrom, wholeTo := from, to
 	if !from.IsZero() {
