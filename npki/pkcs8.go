@@ -9,20 +9,22 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"hash"
+
+	"github.com/signet-ca/signet/npki/seed"
 )
 
-// PBKDF2Iterations is the PBKDF2 iteration count EncryptPKCS8 writes.
+// PBKDF2Iterations is the PBKDF2 iteration count EncryptPKCS8 and Key.Seal
+// write.
 // RFC 8018 §4.2 asks for at least 1000; 100000 makes each offline password
 // guess cost real CPU time while still unlocking in well under a second.
 const PBKDF2Iterations = 100000
 
-// iterations is the count actually used by EncryptPKCS8. It is a variable
+// iterations is the count actually used by EncryptPKCS8 and Key.Seal. It is a variable
 // only so the tests can lower it; production code never changes it.
 var iterations = PBKDF2Iterations
 
@@ -53,16 +55,24 @@ var (
 	oidAES128CBC      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
 	oidAES192CBC      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
 	oidAES256CBC      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+
+	// oidSEEDCBC is id-seedCBC (RFC 4010 §3). Inside PBES2 it is the
+	// cipher; older NPKI software also put it at the top level of the key
+	// file with PBKDF1 and a fixed IV.
+	oidSEEDCBC = asn1.ObjectIdentifier{1, 2, 410, 200004, 1, 4}
+	// oidSEEDCBCWithSHA1 is seedCBCWithSHA1 (also named
+	// pbeWithSHA1AndSEED-CBC), the KISA PBES1-style scheme.
+	oidSEEDCBCWithSHA1 = asn1.ObjectIdentifier{1, 2, 410, 200004, 1, 15}
 )
 
 // knownNames gives people a hint when a key file uses something we cannot
-// read; the legacy Korean SEED schemes are the likely ones.
+// read.
 var knownNames = map[string]string{
-	"1.2.410.200004.1.4":  "SEED-CBC",
-	"1.2.410.200004.1.15": "pbeWithSHA1AndSEED-CBC",
-	"1.2.840.113549.2.10": "hmacWithSHA384",
-	"1.2.840.113549.2.11": "hmacWithSHA512",
-	"1.2.840.113549.3.7":  "DES-EDE3-CBC",
+	"1.2.840.113549.1.5.3":    "pbeWithMD5AndDES-CBC",
+	"1.2.840.113549.1.12.1.3": "pbeWithSHAAnd3-KeyTripleDES-CBC",
+	"1.2.840.113549.2.10":     "hmacWithSHA384",
+	"1.2.840.113549.2.11":     "hmacWithSHA512",
+	"1.2.840.113549.3.7":      "DES-EDE3-CBC",
 }
 
 // encryptedPrivateKeyInfo is RFC 5958 §3 (formerly RFC 5208 §6).
@@ -88,46 +98,69 @@ type pbkdf2Params struct {
 }
 
 // EncryptPKCS8 encrypts key into a DER PKCS#8 EncryptedPrivateKeyInfo
-// suitable for signPri.key: PBES2 (RFC 8018 §6.2) with PBKDF2 (§5.2,
-// hmacWithSHA256, random 16-byte salt, PBKDF2Iterations rounds) and
-// AES-256-CBC (Appendix B.2.5, random IV, PKCS#7 padding per RFC 5652 §6.3).
-// The password is used as raw bytes, as OpenSSL does.
+// suitable for signPri.key with Signet's default scheme, PBES2AES: PBES2
+// (RFC 8018 §6.2) with PBKDF2 (§5.2, hmacWithSHA256, random 16-byte salt,
+// PBKDF2Iterations rounds) and AES-256-CBC (Appendix B.2.5, random IV,
+// PKCS#7 padding per RFC 5652 §6.3). The password is used as raw bytes, as
+// OpenSSL does. Use Key.Seal to choose the scheme or to keep the NPKI
+// randomNum attribute.
 func EncryptPKCS8(key crypto.PrivateKey, password []byte) ([]byte, error) {
-	plain, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("npki: cannot encode private key as PKCS#8: %w", err)
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("npki: a %T cannot sign; a certificate key must be RSA, ECDSA or Ed25519", key)
 	}
-	defer clear(plain)
+	return (&Key{Signer: signer}).Seal(password, PBES2AES)
+}
 
+// DecryptPKCS8 decrypts a DER PKCS#8 EncryptedPrivateKeyInfo (signPri.key)
+// in any scheme OpenKey reads and returns the signing key. Use OpenKey to
+// also get the NPKI randomNum attribute and the scheme.
+func DecryptPKCS8(der []byte, password []byte) (crypto.Signer, error) {
+	k, err := OpenKey(der, password)
+	if err != nil {
+		return nil, err
+	}
+	return k.Signer, nil
+}
+
+// sealPBES2 encrypts plain with PBES2 (RFC 8018 §6.2): PBKDF2 with a random
+// 16-byte salt and the given prf (nil for the hmacWithSHA1 default, which
+// DER then leaves out), and encOID in CBC mode with a random IV.
+func sealPBES2(plain, password []byte, prf asn1.ObjectIdentifier, prfHash func() hash.Hash, encOID asn1.ObjectIdentifier, keyLen int, writeKeyLen bool,
+	newCipher func([]byte) (cipher.Block, error)) ([]byte, error) {
 	salt := make([]byte, saltLen)
-	iv := make([]byte, aes.BlockSize)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("npki: reading random salt: %w", err)
 	}
-	if _, err := rand.Read(iv); err != nil {
-		return nil, fmt.Errorf("npki: reading random IV: %w", err)
-	}
-
-	dk, err := pbkdf2.Key(sha256.New, string(password), salt, iterations, aesKeyLen)
+	dk, err := pbkdf2.Key(prfHash, string(password), salt, iterations, keyLen)
 	if err != nil {
 		return nil, fmt.Errorf("npki: deriving key from password: %w", err)
 	}
 	defer clear(dk)
-	block, err := aes.NewCipher(dk)
+	block, err := newCipher(dk)
 	if err != nil {
 		return nil, fmt.Errorf("npki: %w", err)
 	}
-	padded := pkcs7Pad(plain, aes.BlockSize)
+	iv := make([]byte, block.BlockSize())
+	if _, err := rand.Read(iv); err != nil {
+		return nil, fmt.Errorf("npki: reading random IV: %w", err)
+	}
+	padded := pkcs7Pad(plain, block.BlockSize())
 	defer clear(padded)
 	ciphertext := make([]byte, len(padded))
 	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ciphertext, padded)
 
-	kdf, err := asn1.Marshal(pbkdf2Params{
+	p := pbkdf2Params{
 		Salt:           asn1.RawValue{Tag: asn1.TagOctetString, Bytes: salt},
 		IterationCount: iterations,
-		KeyLength:      aesKeyLen,
-		PRF:            pkix.AlgorithmIdentifier{Algorithm: oidHMACWithSHA256, Parameters: asn1.NullRawValue},
-	})
+	}
+	if writeKeyLen {
+		p.KeyLength = keyLen
+	}
+	if prf != nil {
+		p.PRF = pkix.AlgorithmIdentifier{Algorithm: prf, Parameters: asn1.NullRawValue}
+	}
+	kdf, err := asn1.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("npki: encoding PBKDF2 parameters: %w", err)
 	}
@@ -137,7 +170,7 @@ func EncryptPKCS8(key crypto.PrivateKey, password []byte) ([]byte, error) {
 	}
 	params, err := asn1.Marshal(pbes2Params{
 		KeyDerivationFunc: pkix.AlgorithmIdentifier{Algorithm: oidPBKDF2, Parameters: asn1.RawValue{FullBytes: kdf}},
-		EncryptionScheme:  pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}},
+		EncryptionScheme:  pkix.AlgorithmIdentifier{Algorithm: encOID, Parameters: asn1.RawValue{FullBytes: ivDER}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("npki: encoding PBES2 parameters: %w", err)
@@ -152,72 +185,48 @@ func EncryptPKCS8(key crypto.PrivateKey, password []byte) ([]byte, error) {
 	return der, nil
 }
 
-// DecryptPKCS8 decrypts a DER PKCS#8 EncryptedPrivateKeyInfo (signPri.key)
-// and returns the signing key. It reads PBES2 (RFC 8018 §6.2) with PBKDF2
-// (§5.2) using hmacWithSHA1 (the default when the prf is absent, Appendix
-// A.2) or hmacWithSHA256, and AES-128/192/256-CBC (Appendix B.2.5).
-//
-// A wrong password returns ErrWrongPassword; an algorithm outside that set,
-// such as the legacy SEED-CBC, returns an error wrapping
-// ErrUnsupportedAlgorithm that names its OID.
-func DecryptPKCS8(der []byte, password []byte) (crypto.Signer, error) {
-	var info encryptedPrivateKeyInfo
-	if err := unmarshalAll(der, &info); err != nil {
-		return nil, fmt.Errorf("npki: key file is not a DER PKCS#8 EncryptedPrivateKeyInfo (is it PEM, or not a key?): %w", err)
-	}
-	if !info.Algorithm.Algorithm.Equal(oidPBES2) {
-		return nil, unsupported("key encryption scheme", info.Algorithm.Algorithm)
-	}
+// openPBES2 turns PBES2-params (RFC 8018 Appendix A.4) and the password
+// into the block cipher and IV that decrypt the key. It reads PBKDF2 with
+// hmacWithSHA1 (the default when the prf is absent, Appendix A.2) or
+// hmacWithSHA256, and AES-128/192/256-CBC (Appendix B.2.5) or SEED-CBC
+// (RFC 4010 §3, IV in the parameters).
+func openPBES2(paramsDER, password []byte) (Scheme, cipher.Block, []byte, error) {
 	var params pbes2Params
-	if err := unmarshalAll(info.Algorithm.Parameters.FullBytes, &params); err != nil {
-		return nil, fmt.Errorf("npki: malformed PBES2 parameters: %w", err)
+	if err := unmarshalAll(paramsDER, &params); err != nil {
+		return 0, nil, nil, fmt.Errorf("npki: malformed PBES2 parameters: %w", err)
 	}
-
-	keyLen, err := aesKeyLength(params.EncryptionScheme.Algorithm)
-	if err != nil {
-		return nil, err
+	scheme := PBES2AES
+	newCipher := aes.NewCipher
+	var keyLen int
+	switch oid := params.EncryptionScheme.Algorithm; {
+	case oid.Equal(oidAES128CBC):
+		keyLen = 16
+	case oid.Equal(oidAES192CBC):
+		keyLen = 24
+	case oid.Equal(oidAES256CBC):
+		keyLen = 32
+	case oid.Equal(oidSEEDCBC):
+		scheme, newCipher, keyLen = PBES2SEED, seed.NewCipher, seed.KeySize
+	default:
+		return 0, nil, nil, unsupported("cipher", oid)
 	}
 	var iv []byte
 	if err := unmarshalAll(params.EncryptionScheme.Parameters.FullBytes, &iv); err != nil {
-		return nil, fmt.Errorf("npki: malformed AES-CBC parameters: %w", err)
+		return 0, nil, nil, fmt.Errorf("npki: malformed %s parameters (want the IV as an OCTET STRING): %w", scheme.cipherName(), err)
 	}
-	if len(iv) != aes.BlockSize {
-		return nil, fmt.Errorf("npki: AES-CBC IV is %d bytes, want %d", len(iv), aes.BlockSize)
+	if len(iv) != 16 { // both AES and SEED have 16-byte blocks
+		return 0, nil, nil, fmt.Errorf("npki: %s IV is %d bytes, want 16", scheme.cipherName(), len(iv))
 	}
-
 	dk, err := deriveKey(params.KeyDerivationFunc, password, keyLen)
 	if err != nil {
-		return nil, err
+		return 0, nil, nil, err
 	}
 	defer clear(dk)
-
-	ct := info.EncryptedData
-	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("npki: encrypted key is %d bytes, not a positive multiple of the AES block size; the file is truncated or corrupt", len(ct))
-	}
-	block, err := aes.NewCipher(dk)
+	block, err := newCipher(dk)
 	if err != nil {
-		return nil, fmt.Errorf("npki: %w", err)
+		return 0, nil, nil, fmt.Errorf("npki: %w", err)
 	}
-	plain := make([]byte, len(ct))
-	defer clear(plain)
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, ct)
-
-	// With a wrong password the padding is garbage (checked first) or, about
-	// once in 256 tries, valid by chance; then the PKCS#8 parse fails.
-	unpadded, ok := pkcs7Unpad(plain, aes.BlockSize)
-	if !ok {
-		return nil, ErrWrongPassword
-	}
-	key, err := x509.ParsePKCS8PrivateKey(unpadded)
-	if err != nil {
-		return nil, ErrWrongPassword
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("npki: key file holds a %T, which cannot sign; a certificate key must be RSA, ECDSA or Ed25519", key)
-	}
-	return signer, nil
+	return scheme, block, iv, nil
 }
 
 // deriveKey runs PBKDF2 as described by a keyDerivationFunc
@@ -256,26 +265,14 @@ func deriveKey(kdf pkix.AlgorithmIdentifier, password []byte, keyLen int) ([]byt
 	return dk, nil
 }
 
-// aesKeyLength maps an AES-CBC-Pad OID (RFC 8018 Appendix B.2.5) to its key
-// size in bytes.
-func aesKeyLength(oid asn1.ObjectIdentifier) (int, error) {
-	switch {
-	case oid.Equal(oidAES128CBC):
-		return 16, nil
-	case oid.Equal(oidAES192CBC):
-		return 24, nil
-	case oid.Equal(oidAES256CBC):
-		return 32, nil
-	}
-	return 0, unsupported("cipher", oid)
-}
+func newAES(key []byte) (cipher.Block, error) { return aes.NewCipher(key) }
 
 func unsupported(what string, oid asn1.ObjectIdentifier) error {
 	name := oid.String()
 	if n, ok := knownNames[name]; ok {
 		name += " (" + n + ")"
 	}
-	return fmt.Errorf("%w: %s %s is unsupported; re-export the key with PBES2, PBKDF2 (HMAC-SHA1 or HMAC-SHA256) and AES-CBC, e.g. `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -outform DER`",
+	return fmt.Errorf("%w: %s %s is unsupported; re-export the key with PBES2, PBKDF2 (HMAC-SHA1 or HMAC-SHA256) and AES-CBC or SEED-CBC, e.g. `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -outform DER`",
 		ErrUnsupportedAlgorithm, what, name)
 }
 

@@ -214,9 +214,9 @@ func TestUnsupportedAlgorithms(t *testing.T) {
 		edit func(*pbes2Params, *pbkdf2Params)
 		oid  string
 	}{
-		{"SEED-CBC", func(p *pbes2Params, _ *pbkdf2Params) {
-			p.EncryptionScheme.Algorithm = asn1.ObjectIdentifier{1, 2, 410, 200004, 1, 4}
-		}, "1.2.410.200004.1.4"},
+		{"DES-EDE3-CBC", func(p *pbes2Params, _ *pbkdf2Params) {
+			p.EncryptionScheme.Algorithm = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
+		}, "1.2.840.113549.3.7"},
 		{"hmacWithSHA512", func(_ *pbes2Params, k *pbkdf2Params) {
 			k.PRF.Algorithm = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 11}
 		}, "1.2.840.113549.2.11"},
@@ -238,13 +238,13 @@ func TestUnsupportedAlgorithms(t *testing.T) {
 	if err := unmarshalAll(der, &info); err != nil {
 		t.Fatal(err)
 	}
-	info.Algorithm = pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 410, 200004, 1, 15}}
+	info.Algorithm = pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 3}}
 	legacy, err := asn1.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DecryptPKCS8(legacy, []byte(testPassword)); !errors.Is(err, ErrUnsupportedAlgorithm) || !strings.Contains(err.Error(), "1.2.410.200004.1.15") {
-		t.Fatalf("PBES1 SEED: got %v", err)
+	if _, err := DecryptPKCS8(legacy, []byte(testPassword)); !errors.Is(err, ErrUnsupportedAlgorithm) || !strings.Contains(err.Error(), "1.2.840.113549.1.5.3") {
+		t.Fatalf("PBES1 MD5/DES: got %v", err)
 	}
 }
 

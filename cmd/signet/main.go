@@ -67,6 +67,9 @@ var commands = []command{
 	{"resume", "lift a hold within 6 months of the suspension (효력회복)", runResume},
 	{"status", "show a certificate's status on the server", runStatus},
 	{"list", "list the certificates in the NPKI folder and their status", runList},
+	{"export", "copy a certificate to a PKCS#12 file or another NPKI folder (내보내기)", runExport},
+	{"import", "add a certificate from a PKCS#12 file or an NPKI folder (가져오기)", runImport},
+	{"passwd", "change the certificate password (비밀번호 변경)", runPasswd},
 	{"admin", "staff commands on the admin listener: search, history, audit log, stats, operator actions", runAdmin},
 }
 
