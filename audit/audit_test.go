@@ -261,11 +261,13 @@ func TestVerify_DetectsTampering(t *testing.T) {
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 			PublicKey: key.Public(),
 		}
-		cert, err := e.signer.SignTemplate(other)
+		// Made with the CA key directly: a forgery test's fixture, not a
+		// signature Signet makes.
+		otherDER, err := x509.CreateCertificate(rand.Reader, other, e.signer.Issuer(), key.Public(), e.caKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resign(append(slices.Clone(cert.Raw), e.signer.Issuer().Raw...), key)
+		resign(append(slices.Clone(otherDER), e.signer.Issuer().Raw...), key)
 		rep = e.verify(0, 0)
 		wantBroken(t, rep, audit.ProblemCheckpointSigner, 20, e.eventAt(20))
 	})

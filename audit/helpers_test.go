@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -15,8 +17,9 @@ import (
 	"go.step.sm/crypto/pemutil"
 
 	"github.com/signet-ca/signet/audit"
-	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/store/storetest"
 )
@@ -35,7 +38,7 @@ func sharedPKI(t testing.TB) devca.Files {
 			pkiErr = err
 			return
 		}
-		pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1"})
+		pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1"}, devca.RSA2048)
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
@@ -48,7 +51,8 @@ type env struct {
 	t      testing.TB
 	db     *store.DB
 	url    string // superuser (storetest's admin is postgres)
-	signer *ca.Signer
+	signer *signer.Delegates
+	caKey  crypto.Signer // the issuing key, for tests that forge certificates
 	roots  *x509.CertPool
 	reader *pgx.Conn // superuser, triggers on
 }
@@ -57,11 +61,26 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	files := sharedPKI(t)
 	db, u := storetest.Open(t)
-	signer, err := ca.NewSigner(context.Background(), ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey})
+	linter, err := lint.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { signer.Close() })
+	issuing, err := signer.New(context.Background(), signer.Config{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey}, linter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { issuing.Close() })
+	// The CA's ledger lives in a database of its own here, so that the
+	// audit signer's "sign" event does not join the log under test.
+	ledger, _ := storetest.Open(t)
+	delegates, err := signer.NewDelegates(issuing, ledger, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pemutil.Read(files.IntermediateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	root, err := pemutil.ReadCertificate(files.Root)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +92,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reader.Close(context.Background()) })
-	return &env{t: t, db: db, url: u, signer: signer, roots: roots, reader: reader}
+	return &env{t: t, db: db, url: u, signer: delegates, caKey: k.(crypto.Signer), roots: roots, reader: reader}
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -42,12 +43,20 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// CA is what the sealer needs of the CA: its chain, to put beside each
+// checkpoint, and a delegated signing key (signer.Delegates).
+type CA interface {
+	Issuer() *x509.Certificate
+	Chain() []*x509.Certificate
+	Get(ctx context.Context, kind signer.Kind, now time.Time, validity time.Duration, shape func(*x509.Certificate)) (*signer.Delegate, error)
+}
+
 // Sealer appends committed audit events to the hash chain and signs
 // checkpoints. Run it on every replica: one at a time seals.
 type Sealer struct {
-	db     *store.DB
-	signer *ca.Signer
-	opts   Options
+	db   *store.DB
+	ca   CA
+	opts Options
 
 	// mu serializes this Sealer's seals (the database serializes seals
 	// across processes) and guards key and lastCheckpoint.
@@ -67,7 +76,7 @@ type Sealer struct {
 
 // NewSealer returns a Sealer that issues its signing certificates through
 // signer. It does nothing until Run, SealOnce or Checkpoint is called.
-func NewSealer(db *store.DB, signer *ca.Signer, opts Options) *Sealer {
+func NewSealer(db *store.DB, signer CA, opts Options) *Sealer {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
@@ -89,7 +98,7 @@ func NewSealer(db *store.DB, signer *ca.Signer, opts Options) *Sealer {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Sealer{db: db, signer: signer, opts: opts}
+	s := &Sealer{db: db, ca: signer, opts: opts}
 	s.leader = &store.Leadership{Name: "audit sealer", Retry: opts.Retry, Log: opts.Log,
 		Try: func(ctx context.Context) (*store.LeaderLock, error) { return db.TryAuditSealer(ctx, opts.Retry) }}
 	return s
@@ -129,7 +138,7 @@ func (s *Sealer) sealWith(ctx context.Context, limit int, force bool, headSeq *i
 	defer s.mu.Unlock()
 	var key *signingKey
 	if force || s.lastCheckpoint.IsZero() || time.Since(s.lastCheckpoint) >= s.opts.CheckpointEvery {
-		k, err := s.currentKey(s.opts.Now())
+		k, err := s.currentKey(ctx, s.opts.Now())
 		switch {
 		case err == nil:
 			key = k
@@ -236,11 +245,11 @@ func (k *signingKey) sign(seq int64, hash []byte, now time.Time) (*store.AuditCh
 
 // currentKey returns the signing key, making a new one at first use, two
 // thirds into the certificate's life, or when the clock is outside it.
-func (s *Sealer) currentKey(now time.Time) (*signingKey, error) {
+func (s *Sealer) currentKey(ctx context.Context, now time.Time) (*signingKey, error) {
 	if k := s.key; k != nil && now.Before(k.rotateAt) && !now.Before(k.cert.NotBefore) {
 		return k, nil
 	}
-	k, err := s.newSigningKey(now)
+	k, err := s.newSigningKey(ctx, now)
 	if err != nil {
 		return nil, err
 	}

@@ -1,22 +1,21 @@
 package audit
 
 import (
+	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
-	"math/big"
 	"time"
+
+	"github.com/signet-ca/signet/ca/signer"
 )
 
 // signingKey is one audit signer key and its certificate. Like the OCSP
-// responder's delegate key, it lives in memory only and dies with the
-// process: the CA's own key stays in its KMS and signs only the
-// certificate. A stolen key can sign checkpoints until its certificate
-// expires, which is what the short validity and the rotation bound.
+// responder's delegate key, the CA's own key stays in its KMS and signs
+// only the certificate. A stolen key can sign checkpoints until its
+// certificate expires, which is what the short validity and the rotation
+// bound.
 type signingKey struct {
 	key  *ecdsa.PrivateKey
 	cert *x509.Certificate
@@ -27,61 +26,25 @@ type signingKey struct {
 	rotateAt time.Time
 }
 
-// newSigningKey generates a P-256 key and has the CA certify it through
-// the CAS (ca.Signer.SignTemplate).
-func (s *Sealer) newSigningKey(now time.Time) (*signingKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	issuer := s.signer.Issuer()
-	// Backdated a little: a verifier checks the certificate at signed_at,
-	// which comes from this replica's clock.
-	backdate := min(time.Hour, s.opts.SignerValidity/10)
-	notBefore := now.Add(-backdate).Truncate(time.Second)
-	notAfter := notBefore.Add(s.opts.SignerValidity)
-	if notAfter.After(issuer.NotAfter) {
-		notAfter = issuer.NotAfter
-	}
-	if !notAfter.After(now) {
-		return nil, fmt.Errorf("audit: the issuing CA certificate expired at %v", issuer.NotAfter)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{
-			Country:            issuer.Subject.Country,
-			Organization:       issuer.Subject.Organization,
-			OrganizationalUnit: []string{SignerOU},
-			CommonName:         issuer.Subject.CommonName + " Audit Signer",
-		},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		PublicKey:             key.Public(),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  false,
+// newSigningKey returns the current audit signer key, which the CA issues
+// through its recorded path when there is none or it is due for rotation
+// (signer.Delegates); every replica and restart shares it while valid.
+func (s *Sealer) newSigningKey(ctx context.Context, now time.Time) (*signingKey, error) {
+	d, err := s.ca.Get(ctx, signer.AuditSigner, now, s.opts.SignerValidity, func(t *x509.Certificate) {
+		t.Subject.OrganizationalUnit = []string{SignerOU}
+		t.Subject.CommonName = s.ca.Issuer().Subject.CommonName + " Audit Signer"
 		// Both fields, equal, whichever one GODEBUG x509usepolicies picks.
-		PolicyIdentifiers: []asn1.ObjectIdentifier{PolicyAuditSigner},
-		Policies:          []x509.OID{policyAuditSigner},
-	}
-	cert, err := s.signer.SignTemplate(tmpl)
+		t.PolicyIdentifiers = []asn1.ObjectIdentifier{PolicyAuditSigner}
+		t.Policies = []x509.OID{policyAuditSigner}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("audit: issue signer certificate: %w", err)
+		return nil, fmt.Errorf("audit: signer certificate: %w", err)
 	}
-	der := append([]byte(nil), cert.Raw...)
-	for _, c := range s.signer.Chain() {
+	der := append([]byte(nil), d.Cert.Raw...)
+	for _, c := range s.ca.Chain() {
 		der = append(der, c.Raw...)
 	}
-	return &signingKey{
-		key:      key,
-		cert:     cert,
-		der:      der,
-		rotateAt: notBefore.Add(notAfter.Sub(notBefore) * 2 / 3),
-	}, nil
+	return &signingKey{key: d.Key, cert: d.Cert, der: der, rotateAt: d.RotateAt}, nil
 }
 
 // policyAuditSigner is PolicyAuditSigner as an x509.OID.
@@ -96,18 +59,3 @@ var policyAuditSigner = func() x509.OID {
 	}
 	return oid
 }()
-
-// randomSerial returns 20 random bytes as a positive integer with the top
-// bit clear (RFC 5280: at most 20 octets).
-func randomSerial() (*big.Int, error) {
-	var b [20]byte
-	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		b[0] &= 0x7f
-		if s := new(big.Int).SetBytes(b[:]); s.Sign() > 0 {
-			return s, nil
-		}
-	}
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	OCSPURL    string
 	// IssuerURL, if set, is the caIssuers AIA entry.
 	IssuerURL string
+	// RecoverAfter is how long a signature reservation may stay open before
+	// recovery marks it abandoned (0: AbandonAfter).
+	RecoverAfter time.Duration
 }
 
 // EnrollmentTTL is how long a nonce stays usable: evidence is fresh for 10
@@ -50,7 +54,7 @@ const EnrollmentTTL = 10 * time.Minute
 type Authority struct {
 	cfg      Config
 	db       *store.DB
-	signer   *Signer
+	signer   *signer.Signer
 	verifier *evidence.Verifier
 	profiles map[string]*Profile
 	now      func() time.Time
@@ -58,7 +62,7 @@ type Authority struct {
 }
 
 // New checks the configuration and wires the core.
-func New(cfg Config, db *store.DB, signer *Signer, verifier *evidence.Verifier, now func() time.Time, log *slog.Logger) (*Authority, error) {
+func New(cfg Config, db *store.DB, signer *signer.Signer, verifier *evidence.Verifier, now func() time.Time, log *slog.Logger) (*Authority, error) {
 	switch {
 	case db == nil || signer == nil || verifier == nil || now == nil:
 		return nil, errors.New("ca: database, signer, evidence verifier and clock are all required")
@@ -93,8 +97,8 @@ func (a *Authority) Audience() string { return a.cfg.Audience }
 // Organization returns the CA name used in subjects and NPKI folders.
 func (a *Authority) Organization() string { return a.cfg.Organization }
 
-// Signer returns the issuing backend.
-func (a *Authority) Signer() *Signer { return a.signer }
+// Signer returns the issuing CA.
+func (a *Authority) Signer() *signer.Signer { return a.signer }
 
 // Now is the authority's clock, for readers that judge status as of now
 // (effective status, expiring windows) by the same clock as the rules.

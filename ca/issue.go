@@ -8,7 +8,6 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,21 +50,40 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 	at := &attempt{action: purpose, actor: req.Actor, requestID: req.RequestID}
 	hash := requestHash(purpose, []byte(req.EnrollmentID), req.CSR, []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
 
-	var out *Record
-	err := a.run(ctx, at, func(tx *store.Tx) error {
-		csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
-		if rerr != nil {
-			return rerr
+	// Everything that needs no lock comes first: the request id, the CSR
+	// and its key, and the evidence's signatures.
+	csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
+	if rerr != nil {
+		return nil, a.refused(ctx, at, rerr)
+	}
+	id, rerr := a.checkEvidence(ctx, at, req.EnrollmentID, req.Evidence)
+	if rerr != nil {
+		// A retry after the evidence went stale still gets its first
+		// answer: the stored answer wins over freshness.
+		if rec, rrerr := a.answered(ctx, req.RequestID, purpose, hash); rec != nil {
+			return rec, nil
+		} else if rrerr != nil {
+			rerr = rrerr
 		}
-		id, rerr := a.verifyIdentity(ctx, tx, at, req.EnrollmentID, purpose, req.Evidence, req.RequestID, hash)
-		if rerr != nil {
-			return rerr
-		}
-		if id.replay != nil {
-			out = id.replay
-			return nil
+		return nil, a.refused(ctx, at, rerr)
+	}
+	spki, err := spkiHash(csr.PublicKey)
+	if err != nil {
+		return nil, a.refused(ctx, at, internal(err))
+	}
+
+	is := &issuance{at: at, hash: hash}
+	var replay *Record
+	err = a.run(ctx, at, func(tx *store.Tx) error {
+		rec, rerr := a.lockEnrollment(ctx, tx, id, req.RequestID, purpose, hash)
+		if rerr != nil || rec != nil {
+			replay = rec
+			return asError(rerr)
 		}
 		now := a.now().UTC().Truncate(time.Second)
+		if err := tx.LockKey(ctx, "subject:"+id.subjectRef+"/"+id.profile.Name); err != nil {
+			return err
+		}
 		if err := a.expireLive(ctx, tx, id.subjectRef, id.profile.Name, now); err != nil {
 			return err
 		}
@@ -83,19 +101,18 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		case purpose == PurposeReissue && live == nil:
 			return refuse(KindPrecondition, "nothing_to_reissue",
 				"no valid %s certificate to reissue (none was issued, or it expired or was revoked): issue a new certificate with IssueCertificate", id.profile.Name)
-		case purpose == PurposeReissue && live.Status == "suspended":
+		case purpose == PurposeReissue && live.Status == store.StatusSuspended:
 			at.serial = live.Serial
 			return refuse(KindPrecondition, "suspended",
 				"certificate %s is suspended: resume it before reissuing", live.Serial)
 		case purpose == PurposeReissue:
 			at.serial = live.Serial
 			notAfter = live.NotAfter // the reissued certificate keeps the old expiry
+			is.old = live
 		default:
 			notAfter = id.profile.Validity.NotAfter(now)
 		}
-
-		spki, rerr := a.checkKeyFresh(ctx, tx, csr.PublicKey)
-		if rerr != nil {
+		if rerr := checkKeyFresh(ctx, tx, spki); rerr != nil {
 			return rerr
 		}
 		tmpl, err := id.profile.render(csr, subjectData{
@@ -107,23 +124,41 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		if err != nil {
 			return err
 		}
-		c := &store.Certificate{
+		is.row = &store.Certificate{
 			SubjectRef: id.subjectRef, Profile: id.profile.Name, SPKISHA256: spki, KeyType: keyType,
 			Operation: purpose, RequestID: req.RequestID, CreatedAt: now,
 			PhoneMasked: evidence.MaskPhone(id.ident.Phone), AccountMasked: evidence.MaskAccount(id.ident.Account), Bank: id.ident.Bank,
 		}
-		if err := a.signInto(tmpl, csr, c, now, notAfter); err != nil {
-			return err
-		}
-		if err := id.spend(ctx, tx, now); err != nil {
-			return err
-		}
-		return a.commit(ctx, tx, at, live, c, hash, &out)
+		return a.prepare(ctx, tx, is, tmpl, csr, now, notAfter)
 	})
+	if err != nil || replay != nil {
+		return replay, err
+	}
+	cert, err := a.sign(ctx, is)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return a.finalize(ctx, is, cert, func(tx *store.Tx) error {
+		// The enrollment and the evidence are spent only now, so that a
+		// request that fails before delivery can be retried as it was.
+		if _, err := tx.Enrollment(ctx, id.enrollment.ID); err != nil {
+			return err
+		}
+		if err := id.spend(ctx, tx, is.row.CreatedAt); err != nil {
+			if errors.Is(err, store.ErrEvidenceUsed) || errors.Is(err, errEnrollmentUsed) {
+				return refuse(KindUnauthorized, "evidence_replayed",
+					"this identity evidence was used by another request while this one was being signed: run the phone and account checks again")
+			}
+			return err
+		}
+		if is.old != nil {
+			if err := tx.LockKey(ctx, "subject:"+id.subjectRef+"/"+id.profile.Name); err != nil {
+				return err
+			}
+			return stillLive(ctx, tx, is.old)
+		}
+		return nil
+	})
 }
 
 // expireLive marks the subject's lapsed certificates expired, each with its
@@ -148,28 +183,33 @@ type verifiedIdentity struct {
 	profile    *Profile
 	ident      *evidence.Identity
 	subjectRef string
-	replay     *Record
 }
+
+var errEnrollmentUsed = errors.New("ca: enrollment already used")
 
 // spend marks the enrollment and both evidence tokens used.
 func (v *verifiedIdentity) spend(ctx context.Context, tx *store.Tx, now time.Time) error {
-	if err := tx.UseEnrollment(ctx, v.enrollment.ID, now); err != nil {
+	used, err := tx.UseEnrollmentOnce(ctx, v.enrollment.ID, now)
+	if err != nil {
 		return err
+	}
+	if used {
+		return errEnrollmentUsed
 	}
 	ids := map[string]string{v.ident.JTIs[0]: string(evidence.KindPhone), v.ident.JTIs[1]: string(evidence.KindAccount)}
 	return tx.UseEvidence(ctx, v.enrollment.ID, now, ids)
 }
 
-// verifyIdentity checks an enrollment and its evidence (DESIGN.md "Identity
-// evidence"), then locks the subject so that competing requests for the same
-// person and profile run one after another. If requestID was already
-// answered, it returns that answer in replay instead.
-func (a *Authority) verifyIdentity(ctx context.Context, tx *store.Tx, at *attempt, enrollmentID, purpose string,
-	ev Evidence, requestID string, hash []byte) (*verifiedIdentity, *Error) {
+// checkEvidence verifies an enrollment's evidence (DESIGN.md "Identity
+// evidence") before any lock is taken: the signatures, audience,
+// freshness, nonce and same-person rules. Single use is checked under the
+// enrollment's lock (lockEnrollment) and enforced when the evidence is
+// spent.
+func (a *Authority) checkEvidence(ctx context.Context, at *attempt, enrollmentID string, ev Evidence) (*verifiedIdentity, *Error) {
 	if _, err := uuid.Parse(enrollmentID); err != nil {
 		return nil, refuse(KindInvalid, "bad_enrollment_id", "enrollment_id %q is not a UUID: call StartEnrollment first", enrollmentID)
 	}
-	e, err := tx.Enrollment(ctx, enrollmentID)
+	e, err := a.db.Enrollment(ctx, enrollmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, refuse(KindNotFound, "unknown_enrollment", "enrollment %s does not exist: call StartEnrollment first", enrollmentID)
 	}
@@ -177,20 +217,13 @@ func (a *Authority) verifyIdentity(ctx context.Context, tx *store.Tx, at *attemp
 		return nil, internal(err)
 	}
 	at.profile = e.Profile
-	// The enrollment row lock orders retries of one request: the second
-	// sees the first's stored answer.
-	if rec, err := a.replay(ctx, tx, requestID, purpose, hash); err != nil || rec != nil {
-		return &verifiedIdentity{replay: rec}, asRefusal(err)
-	}
-	if e.Purpose != purpose {
-		return nil, refuse(KindInvalid, "wrong_purpose", "enrollment %s was started for %s, not %s: start a new enrollment with purpose %s", e.ID, e.Purpose, purpose, purpose)
-	}
 	profile, rerr := a.Profile(e.Profile)
 	if rerr != nil {
 		return nil, rerr
 	}
-	now := a.now()
-	if !now.Before(e.ExpiresAt) {
+	// Checked again under the enrollment's lock; here so that a stale
+	// enrollment is named as such rather than as stale evidence.
+	if !a.now().Before(e.ExpiresAt) {
 		return nil, refuse(KindPrecondition, "enrollment_expired", "enrollment %s expired at %s: start a new enrollment and run the identity checks again", e.ID, e.ExpiresAt.Format(time.RFC3339))
 	}
 	ident, err := a.verifier.Verify(ev.PhoneToken, ev.AccountToken, e.Nonce)
@@ -202,7 +235,28 @@ func (a *Authority) verifyIdentity(ctx context.Context, tx *store.Tx, at *attemp
 		return nil, internal(err)
 	}
 	at.subjectRef = subjectRef
-	used, err := tx.EvidenceUsed(ctx, ident.JTIs)
+	return &verifiedIdentity{enrollment: e, profile: profile, ident: ident, subjectRef: subjectRef}, nil
+}
+
+// lockEnrollment locks the enrollment, which orders retries of one
+// request: the second sees the first's stored answer, returned as the
+// record. Otherwise it checks that the enrollment is for this purpose,
+// fresh and unused, and that the evidence was never spent.
+func (a *Authority) lockEnrollment(ctx context.Context, tx *store.Tx, id *verifiedIdentity, requestID, purpose string, hash []byte) (*Record, *Error) {
+	e, err := tx.Enrollment(ctx, id.enrollment.ID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if rec, err := a.replay(ctx, tx, requestID, purpose, hash); err != nil || rec != nil {
+		return rec, asRefusal(err)
+	}
+	if e.Purpose != purpose {
+		return nil, refuse(KindInvalid, "wrong_purpose", "enrollment %s was started for %s, not %s: start a new enrollment with purpose %s", e.ID, e.Purpose, purpose, purpose)
+	}
+	if !a.now().Before(e.ExpiresAt) {
+		return nil, refuse(KindPrecondition, "enrollment_expired", "enrollment %s expired at %s: start a new enrollment and run the identity checks again", e.ID, e.ExpiresAt.Format(time.RFC3339))
+	}
+	used, err := tx.EvidenceUsed(ctx, id.ident.JTIs)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -212,63 +266,23 @@ func (a *Authority) verifyIdentity(ctx context.Context, tx *store.Tx, at *attemp
 	if e.UsedAt != nil {
 		return nil, refuse(KindPrecondition, "enrollment_used", "enrollment %s was already used: start a new enrollment", e.ID)
 	}
-	if err := tx.LockKey(ctx, "subject:"+subjectRef+"/"+profile.Name); err != nil {
-		return nil, internal(err)
-	}
-	return &verifiedIdentity{enrollment: e, profile: profile, ident: ident, subjectRef: subjectRef}, nil
+	id.enrollment = e
+	return nil, nil
 }
 
 // checkKeyFresh enforces invariant 5: no key certified twice, and a key
 // revoked for keyCompromise blocked forever.
-func (a *Authority) checkKeyFresh(ctx context.Context, tx *store.Tx, pub any) ([]byte, *Error) {
-	spki, err := spkiHash(pub)
-	if err != nil {
-		return nil, internal(err)
-	}
+func checkKeyFresh(ctx context.Context, tx *store.Tx, spki []byte) *Error {
 	certified, compromised, err := tx.KeyStatus(ctx, spki)
 	if err != nil {
-		return nil, internal(err)
+		return internal(err)
 	}
 	if compromised {
-		return nil, refuse(KindInvalid, "compromised_key", "this public key was reported compromised and can never be certified: generate a new key")
+		return refuse(KindInvalid, "compromised_key", "this public key was reported compromised and can never be certified: generate a new key")
 	}
 	if certified {
-		return nil, refuse(KindInvalid, "reused_key", "this public key is already certified: generate a new key for every certificate")
+		return refuse(KindInvalid, "reused_key", "this public key is already certified: generate a new key for every certificate")
 	}
-	return spki, nil
-}
-
-// signInto completes the template (serial, validity, revocation URLs),
-// signs it and fills the row. The row is inserted in the caller's
-// transaction, and the certificate is returned only after commit
-// (DESIGN.md invariant 1).
-func (a *Authority) signInto(tmpl *x509.Certificate, csr *x509.CertificateRequest, c *store.Certificate, notBefore, notAfter time.Time) error {
-	serial, err := newSerial()
-	if err != nil {
-		return err
-	}
-	tmpl.SerialNumber = serial
-	tmpl.NotBefore = notBefore
-	tmpl.NotAfter = notAfter
-	if a.cfg.CRLBaseURL != "" {
-		tmpl.CRLDistributionPoints = []string{a.cfg.CRLBaseURL + "/" + a.signer.IssuerID + ".crl"}
-	}
-	if a.cfg.OCSPURL != "" {
-		tmpl.OCSPServer = []string{a.cfg.OCSPURL}
-	}
-	if a.cfg.IssuerURL != "" {
-		tmpl.IssuingCertificateURL = []string{a.cfg.IssuerURL}
-	}
-	cert, err := a.signer.sign(tmpl, csr, c.RequestID)
-	if err != nil {
-		return err
-	}
-	c.Serial = cert.SerialNumber.Text(16)
-	c.SubjectDN = SubjectString(cert)
-	c.NotBefore = cert.NotBefore
-	c.NotAfter = cert.NotAfter
-	c.DER = cert.Raw
-	c.IssuerID = a.signer.IssuerID
 	return nil
 }
 
@@ -281,21 +295,6 @@ func SubjectString(cert *x509.Certificate) string {
 		return cert.Subject.String()
 	}
 	return rdns.String()
-}
-
-// newSerial returns 20 random bytes as a positive integer with the top bit
-// clear and the first byte non-zero, so the DER INTEGER is exactly 20
-// octets (RFC 5280 4.1.2.2 allows at most 20).
-func newSerial() (*big.Int, error) {
-	var b [20]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	b[0] &= 0x7f
-	if b[0] == 0 {
-		b[0] = 0x01
-	}
-	return new(big.Int).SetBytes(b[:]), nil
 }
 
 // raNumber is the RA-assigned unique number after "()" in an NPKI common
@@ -352,4 +351,18 @@ func evidenceRefusal(err error) *Error {
 		kind = KindForbidden
 	}
 	return &Error{Kind: kind, Reason: "evidence_" + string(e.Reason), Msg: e.Msg}
+}
+
+// refused audits a refusal made before any transaction and returns it.
+func (a *Authority) refused(ctx context.Context, at *attempt, rerr *Error) error {
+	a.auditRefusal(ctx, at, rerr)
+	return rerr
+}
+
+// asError keeps a nil *Error a nil error.
+func asError(rerr *Error) error {
+	if rerr == nil {
+		return nil
+	}
+	return rerr
 }

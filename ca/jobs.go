@@ -113,6 +113,9 @@ func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
 		} else if n > 0 {
 			a.log.Info("purged spent evidence and enrollments", "rows", n)
 		}
+		if _, err := a.RecoverSignatures(ctx, a.cfg.RecoverAfter); err != nil {
+			a.log.Error("recover open signature reservations", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"go.step.sm/crypto/x509util"
@@ -26,6 +28,10 @@ type Profile struct {
 	Template string `json:"template,omitempty"`
 
 	policyOID asn1.ObjectIdentifier
+	// tmpl is Template parsed once at start; rendering only executes it.
+	tmpl *template.Template
+	// policies is the certificatePolicies extension, built once.
+	policies pkix.Extension
 }
 
 // ExampleArc is the IANA documentation enterprise number (RFC 5612) used
@@ -80,11 +86,14 @@ func (p *Profile) Validate() error {
 	p.policyOID = oid
 	// Build the extension once now, so that an OID or CPS URI that cannot
 	// be encoded stops the start instead of failing every issuance.
-	if _, err := p.policiesExtension(); err != nil {
+	if p.policies, err = p.policiesExtension(); err != nil {
 		return fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	if p.Template == "" {
 		p.Template = DefaultTemplate
+	}
+	if p.tmpl, err = template.New(p.Name).Funcs(x509util.GetFuncMap()).Parse(p.Template); err != nil {
+		return fmt.Errorf("profile %s: template: %w", p.Name, err)
 	}
 	return nil
 }
@@ -238,19 +247,38 @@ func (p *Profile) policiesExtension() (pkix.Extension, error) {
 }
 
 // render applies the profile's template to the CSR and returns the
-// certificate template without validity, serial or URLs.
+// certificate template without validity, serial or URLs. The CSR's
+// signature was verified once, by parseCSR; x509util.NewCertificate would
+// verify it again and parse the template again, so its steps are done here
+// with the template parsed at start.
 func (p *Profile) render(csr *x509.CertificateRequest, subj subjectData) (*x509.Certificate, error) {
 	data := x509util.NewTemplateData()
 	data.Set("Signet", subj)
-	c, err := x509util.NewCertificate(csr, x509util.WithTemplate(p.Template, data))
-	if err != nil {
+	data.SetCertificateRequest(csr)
+	var buf bytes.Buffer
+	if err := p.tmpl.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("profile %s: template: %w", p.Name, err)
 	}
-	tmpl := c.GetCertificate()
-	ext, err := p.policiesExtension()
-	if err != nil {
-		return nil, err
+	var c x509util.Certificate
+	if err := json.Unmarshal(buf.Bytes(), &c); err != nil {
+		return nil, fmt.Errorf("profile %s: template output: %w", p.Name, err)
 	}
-	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
+	if len(c.SANs) > 0 {
+		// SANs of kinds crypto/x509 cannot write need x509util's own
+		// extension builder, which only NewCertificate reaches.
+		withSANs, err := x509util.NewCertificate(csr, func(_ *x509.CertificateRequest, o *x509util.Options) error {
+			o.CertBuffer = &buf
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: template: %w", p.Name, err)
+		}
+		c = *withSANs
+	}
+	// The key is always the CSR's, whatever a template says.
+	c.PublicKey = csr.PublicKey
+	c.PublicKeyAlgorithm = csr.PublicKeyAlgorithm
+	tmpl := c.GetCertificate()
+	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, p.policies)
 	return tmpl, nil
 }

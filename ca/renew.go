@@ -37,20 +37,33 @@ type RenewRequest struct {
 func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error) {
 	at := &attempt{action: "renew", actor: req.Actor, requestID: req.RequestID}
 	hash := requestHash("renew", req.CSR, []byte(req.Proof))
-	var out *Record
-	err := a.run(ctx, at, func(tx *store.Tx) error {
-		csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
-		if rerr != nil {
-			return rerr
-		}
-		old, p, rerr := a.verifyProof(ctx, tx, at, req.Proof, MethodRenew)
-		if rerr != nil {
-			return rerr
-		}
-		if rec, err := a.replay(ctx, tx, req.RequestID, "renew", hash); err != nil || rec != nil {
-			out = rec
+	csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
+	if rerr != nil {
+		return nil, a.refused(ctx, at, rerr)
+	}
+	spki, err := spkiHash(csr.PublicKey)
+	if err != nil {
+		return nil, a.refused(ctx, at, internal(err))
+	}
+	is := &issuance{at: at, hash: hash}
+	var replay *Record
+	var p *proof.Verified
+	err = a.run(ctx, at, func(tx *store.Tx) error {
+		// A retry gets its first answer before the proof's freshness is
+		// judged: a client that lost the answer must still get its
+		// certificate after the proof's five minutes.
+		if err := tx.LockKey(ctx, "request:"+req.RequestID); err != nil {
 			return err
 		}
+		if rec, err := a.replay(ctx, tx, req.RequestID, "renew", hash); err != nil || rec != nil {
+			replay = rec
+			return err
+		}
+		old, verified, rerr := a.verifyProof(ctx, tx, at, req.Proof, MethodRenew)
+		if rerr != nil {
+			return rerr
+		}
+		p = verified
 		if p.Claims.Binding != proof.BindCSR(req.CSR) {
 			return refuse(KindUnauthorized, "proof_binding", "proof is not bound to this CSR: sign the proof with binding = hex SHA-256 of the new CSR")
 		}
@@ -58,15 +71,17 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 		if rerr := renewable(old, now); rerr != nil {
 			return rerr
 		}
-		if err := a.spendProof(ctx, tx, old.Serial, p, now); err != nil {
+		if used, err := tx.EvidenceUsed(ctx, []string{proofID(old.Serial, p)}); err != nil || used {
+			if used {
+				return refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one")
+			}
 			return err
 		}
 		profile, rerr := a.Profile(old.Profile)
 		if rerr != nil {
 			return rerr
 		}
-		spki, rerr := a.checkKeyFresh(ctx, tx, csr.PublicKey)
-		if rerr != nil {
+		if rerr := checkKeyFresh(ctx, tx, spki); rerr != nil {
 			return rerr
 		}
 		tmpl, err := profile.render(csr, subjectData{})
@@ -75,20 +90,27 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 		}
 		// Renewal changes the key, not the holder: keep the exact subject.
 		tmpl.RawSubject = p.Certificate.RawSubject
-		c := &store.Certificate{
+		is.old = old
+		is.row = &store.Certificate{
 			SubjectRef: old.SubjectRef, Profile: old.Profile, SPKISHA256: spki, KeyType: keyType,
 			Operation: "renew", RequestID: req.RequestID, CreatedAt: now,
 			PhoneMasked: old.PhoneMasked, AccountMasked: old.AccountMasked, Bank: old.Bank,
 		}
-		if err := a.signInto(tmpl, csr, c, now, profile.Validity.NotAfter(old.NotAfter)); err != nil {
-			return err
-		}
-		return a.commit(ctx, tx, at, old, c, hash, &out)
+		return a.prepare(ctx, tx, is, tmpl, csr, now, profile.Validity.NotAfter(old.NotAfter))
 	})
+	if err != nil || replay != nil {
+		return replay, err
+	}
+	cert, err := a.sign(ctx, is)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return a.finalize(ctx, is, cert, func(tx *store.Tx) error {
+		if err := stillLive(ctx, tx, is.old); err != nil {
+			return err
+		}
+		return a.spendProof(ctx, tx, is.old.Serial, p, is.row.CreatedAt)
+	})
 }
 
 // renewable applies DESIGN.md's renewal rules to the current certificate.
@@ -134,9 +156,12 @@ func (a *Authority) verifyProof(ctx context.Context, tx *store.Tx, at *attempt, 
 	return c, p, nil
 }
 
+// proofID is a proof's key in used_evidence.
+func proofID(serial string, p *proof.Verified) string { return "proof/" + serial + "/" + p.Claims.JTI }
+
 // spendProof makes a proof single use (DESIGN.md invariant 4).
 func (a *Authority) spendProof(ctx context.Context, tx *store.Tx, serial string, p *proof.Verified, now time.Time) error {
-	err := tx.UseEvidence(ctx, "", now, map[string]string{"proof/" + serial + "/" + p.Claims.JTI: "proof"})
+	err := tx.UseEvidence(ctx, "", now, map[string]string{proofID(serial, p): "proof"})
 	if errors.Is(err, store.ErrEvidenceUsed) {
 		return refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one")
 	}

@@ -138,6 +138,14 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 	hash := requestHash(act.action, []byte(serial), extra, operator, []byte(req.Comment), []byte(req.Proof),
 		[]byte(req.EnrollmentID), []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
 	at.hash = hash
+	// Identity evidence is verified before any lock is taken.
+	var id *verifiedIdentity
+	if !req.ByOperator && req.Proof == "" && req.EnrollmentID != "" {
+		var rerr *Error
+		if id, rerr = a.checkEvidence(ctx, at, req.EnrollmentID, req.Evidence); rerr != nil {
+			return nil, a.refused(ctx, at, rerr)
+		}
+	}
 	var out *Record
 	err := a.run(ctx, at, func(tx *store.Tx) error {
 		if rerr := checkRequestID(req.RequestID); rerr != nil {
@@ -151,7 +159,7 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 				return rerr
 			}
 		}
-		h, rerr := a.authorizeHolder(ctx, tx, at, serial, req, act)
+		h, rerr := a.authorizeHolder(ctx, tx, at, serial, req, act, id)
 		if rerr != nil {
 			return rerr
 		}
@@ -201,7 +209,7 @@ type holder struct {
 // authorizeHolder accepts either a key proof for act, or identity evidence
 // of the certificate's own subject, and locks the certificate.
 func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attempt, serial string, req HolderRequest,
-	act holderAction) (*holder, *Error) {
+	act holderAction, id *verifiedIdentity) (*holder, *Error) {
 	if req.ByOperator {
 		c, err := tx.CertificateBySerial(ctx, serial)
 		if errors.Is(err, store.ErrNotFound) {
@@ -234,15 +242,11 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 			return a.spendProof(ctx, tx, serial, p, now)
 		}}, nil
 	}
-	if req.EnrollmentID == "" {
+	if id == nil {
 		return nil, refuse(KindInvalid, "no_authorization", "give either a proof signed by the certificate's key or identity evidence with an enrollment")
 	}
-	id, rerr := a.verifyIdentity(ctx, tx, at, req.EnrollmentID, act.purpose, req.Evidence, req.RequestID, at.hash)
-	if rerr != nil {
-		return nil, rerr
-	}
-	if id.replay != nil {
-		return &holder{replay: id.replay}, nil
+	if rec, rerr := a.lockEnrollment(ctx, tx, id, req.RequestID, act.purpose, at.hash); rerr != nil || rec != nil {
+		return &holder{replay: rec}, rerr
 	}
 	c, err := tx.CertificateBySerial(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
@@ -255,5 +259,11 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 	if c.SubjectRef != id.subjectRef || c.Profile != id.profile.Name {
 		return nil, refuse(KindForbidden, "not_holder", "the identity evidence does not belong to the holder of certificate %s (or the enrollment is for another profile)", serial)
 	}
-	return &holder{cert: c, spend: id.spend}, nil
+	return &holder{cert: c, spend: func(ctx context.Context, tx *store.Tx, now time.Time) error {
+		err := id.spend(ctx, tx, now)
+		if errors.Is(err, store.ErrEvidenceUsed) || errors.Is(err, errEnrollmentUsed) {
+			return refuse(KindUnauthorized, "evidence_replayed", "this identity evidence was already used: run the phone and account checks again")
+		}
+		return err
+	}}, nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signet-ca/signet/ca/signer"
 )
 
 // Shared helpers of the domain-core unit tests. Names carry a "unit" prefix
@@ -106,9 +108,9 @@ func newUnitCA(t testing.TB) *unitCA {
 // issue completes tmpl with a serial and a validity and signs it.
 func (c *unitCA) issue(t testing.TB, tmpl *x509.Certificate) *x509.Certificate {
 	t.Helper()
-	serial, err := newSerial()
+	serial, err := signer.NewSerial()
 	if err != nil {
-		t.Fatalf("newSerial: %v", err)
+		t.Fatalf("NewSerial: %v", err)
 	}
 	tmpl.SerialNumber = serial
 	tmpl.NotBefore = time.Now().Add(-time.Minute).Truncate(time.Second)

@@ -29,7 +29,7 @@ func BenchmarkGenerate100kRevoked(b *testing.B) {
 		now() - interval '165 days', now() + interval '200 days', sha256(g::text::bytea), 'rsa2048', '\x00'::bytea,
 		$1, 'issue', now() - g * interval '1 minute',
 		CASE WHEN g % 10 = 0 THEN 6 ELSE (ARRAY[0, 1, 3, 4, 5, 9])[1 + g % 6] END, 'req-' || g
-	FROM generate_series(1, $2::int) AS g`, e.signer.IssuerID, n)
+	FROM generate_series(1, $2::int) AS g`, e.signer.ID(), n)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ package crl
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -18,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -64,7 +65,7 @@ type Stored struct {
 // Generator makes the CRLs of one issuing CA.
 type Generator struct {
 	db     *store.DB
-	signer *ca.Signer
+	signer *signer.Signer
 	opts   Options
 
 	issuerKnown atomic.Bool
@@ -75,7 +76,7 @@ type Generator struct {
 
 // New returns a Generator for signer's issuing CA. It does nothing until
 // Run or Generate is called.
-func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
+func New(db *store.DB, signer *signer.Signer, opts Options) *Generator {
 	if opts.NextUpdate <= 0 {
 		opts.NextUpdate = 24 * time.Hour
 	}
@@ -97,7 +98,7 @@ func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	opts.Log = opts.Log.With("issuer", signer.IssuerID)
+	opts.Log = opts.Log.With("issuer", signer.ID())
 	if opts.Interval >= opts.NextUpdate {
 		// A new CRL must be out before the current one's nextUpdate
 		// (RFC 5280 5.1.2.5), with room for a failed attempt or two.
@@ -108,7 +109,7 @@ func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
 	g := &Generator{db: db, signer: signer, opts: opts}
 	g.leader = &store.Leadership{Name: "crl", Retry: opts.Retry, Log: opts.Log,
 		Try: func(ctx context.Context) (*store.LeaderLock, error) {
-			return db.TryCRLLeader(ctx, signer.IssuerID, opts.Retry)
+			return db.TryCRLLeader(ctx, signer.ID(), opts.Retry)
 		}}
 	return g
 }
@@ -119,7 +120,7 @@ func New(db *store.DB, signer *ca.Signer, opts Options) *Generator {
 // produce strictly increasing numbers (RFC 5280 5.2.3).
 func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 	start := time.Now()
-	issuerID := g.signer.IssuerID
+	issuerID := g.signer.ID()
 	if !g.issuerKnown.Load() {
 		// crls.issuer_id references issuers; the server records its issuer
 		// at start too, this only makes the Generator usable on its own.
@@ -129,7 +130,12 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 		}
 		g.issuerKnown.Store(true)
 	}
-	var out *Stored
+	// Boulder's order, as for certificates: the number and the inputs are
+	// recorded in the ledger and committed, the CA key signs outside any
+	// transaction, then the CRL is stored. A CRL that fails after signing
+	// stays in the ledger as undelivered; its number is never reused.
+	var rl *x509.RevocationList
+	var reservation *store.Signature
 	err := g.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.LockCRLIssuer(ctx, issuerID); err != nil {
 			return err
@@ -165,31 +171,43 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 		if err != nil {
 			return fmt.Errorf("read entries: %w", err)
 		}
-		rl := &x509.RevocationList{
+		rl = &x509.RevocationList{
 			Number:                    big.NewInt(number),
 			ThisUpdate:                now,
 			NextUpdate:                now.Add(g.opts.NextUpdate),
 			RevokedCertificateEntries: entries,
 		}
-		// Go writes a v2 CRL with the issuer's subject, an authority key
-		// identifier from its subjectKeyIdentifier (RFC 5280 5.2.1, a MUST)
-		// and the cRLNumber extension (5.2.3, a MUST).
-		der, err := g.signer.CreateCRL(rl)
-		if err != nil {
-			return err
-		}
-		row := &store.CRL{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
-			DER: der, Entries: len(entries)}
-		if err := tx.InsertCRL(ctx, row); err != nil {
-			return err
-		}
-		out = &Stored{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
-			Entries: len(entries), DER: der}
-		return nil
+		reservation = &store.Signature{IssuerID: issuerID, Kind: string(signer.CRL), CRLNumber: number,
+			Purpose: "crl", Actor: "signet", TBSSHA256: inputDigest(rl), ReservedAt: g.opts.Now()}
+		return tx.ReserveSignature(ctx, reservation)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crl: generate for issuer %s: %w", issuerID, err)
 	}
+	// Go writes a v2 CRL with the issuer's subject, an authority key
+	// identifier from its subjectKeyIdentifier (RFC 5280 5.2.1, a MUST)
+	// and the cRLNumber extension (5.2.3, a MUST).
+	der, err := g.signer.SignCRL(reservation.ID, rl)
+	if err != nil {
+		g.settleFailed(ctx, reservation.ID, nil, err)
+		return nil, fmt.Errorf("crl: generate for issuer %s: %w", issuerID, err)
+	}
+	number := rl.Number.Int64()
+	entries := len(rl.RevokedCertificateEntries)
+	err = g.db.InTx(ctx, func(tx *store.Tx) error {
+		row := &store.CRL{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
+			DER: der, Entries: entries}
+		if err := tx.InsertCRL(ctx, row); err != nil {
+			return err
+		}
+		return tx.SettleSignature(ctx, reservation.ID, store.SigIssued, der, "", g.opts.Now())
+	})
+	if err != nil {
+		g.settleFailed(ctx, reservation.ID, der, err)
+		return nil, fmt.Errorf("crl: store CRL %d for issuer %s: %w", number, issuerID, err)
+	}
+	out := &Stored{IssuerID: issuerID, Number: number, ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate,
+		Entries: entries, DER: der}
 	g.generated.Add(1)
 	g.opts.Log.Info("crl generated", "number", out.Number, "entries", out.Entries, "bytes", len(out.DER),
 		"next_update", out.NextUpdate, "took", time.Since(start).Round(time.Millisecond))
@@ -301,12 +319,12 @@ func (g *Generator) Prune(ctx context.Context) (int, error) {
 			now := g.opts.Now().UTC()
 			cutoff := now.Add(-g.opts.Retention)
 			var err error
-			numbers, err = tx.PruneCRLs(ctx, g.signer.IssuerID, cutoff, now, pruneBatch)
+			numbers, err = tx.PruneCRLs(ctx, g.signer.ID(), cutoff, now, pruneBatch)
 			if err != nil || len(numbers) == 0 {
 				return err
 			}
 			return tx.AppendAudit(ctx, &store.AuditEvent{At: now, Actor: "signet", Action: "crl_prune", Outcome: "ok",
-				Details: map[string]any{"issuer": g.signer.IssuerID, "crls": len(numbers), "first": numbers[0],
+				Details: map[string]any{"issuer": g.signer.ID(), "crls": len(numbers), "first": numbers[0],
 					"last": numbers[len(numbers)-1], "before": cutoff, "kept": "number, times, entries, DER SHA-256"}})
 		})
 		total += len(numbers)
@@ -331,7 +349,7 @@ func (g *Generator) prune(ctx context.Context) {
 // says (a change committed while no replica was listening, e.g. during a
 // takeover); otherwise the rest of its Interval.
 func (g *Generator) dueIn(ctx context.Context) time.Duration {
-	latest, err := g.db.LatestCRL(ctx, g.signer.IssuerID)
+	latest, err := g.db.LatestCRL(ctx, g.signer.ID())
 	if errors.Is(err, store.ErrNotFound) {
 		return 0
 	}
@@ -374,7 +392,7 @@ func (g *Generator) sameEntries(ctx context.Context, stored *store.CRL, now time
 		listed[e.SerialNumber.Text(16)] = entryKey{e.RevocationTime.Unix(), e.ReasonCode}
 	}
 	seen := 0
-	err = g.db.CRLEntries(ctx, g.signer.IssuerID, now, func(e store.CRLEntry) error {
+	err = g.db.CRLEntries(ctx, g.signer.ID(), now, func(e store.CRLEntry) error {
 		serial, err := parseSerial(e.Serial)
 		if err != nil {
 			return errDiffers
@@ -407,4 +425,28 @@ func parseSerial(s string) (*big.Int, error) {
 		return nil, fmt.Errorf("certificate serial %q is not hex", s)
 	}
 	return new(big.Int).SetBytes(b), nil
+}
+
+// settleFailed records a CRL that was not stored: undelivered when it was
+// signed, abandoned when the key never signed. If the database is away,
+// recovery settles the open reservation later.
+func (g *Generator) settleFailed(ctx context.Context, id int64, der []byte, cause error) {
+	state := store.SigUndelivered
+	if der == nil {
+		state = store.SigAbandoned
+	}
+	if err := g.db.SettleSignature(context.WithoutCancel(ctx), id, state, der, cause.Error(), g.opts.Now()); err != nil {
+		g.opts.Log.Error("crl: settle the ledger row of a failed CRL; recovery will", "ledger_id", id, "err", err)
+	}
+}
+
+// inputDigest is what the ledger records of a CRL before it is signed:
+// SHA-256 over its number, times and entries, in order.
+func inputDigest(rl *x509.RevocationList) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "crl|%s|%d|%d|", rl.Number, rl.ThisUpdate.Unix(), rl.NextUpdate.Unix())
+	for _, e := range rl.RevokedCertificateEntries {
+		fmt.Fprintf(h, "%s,%d,%d;", e.SerialNumber.Text(16), e.RevocationTime.UnixMicro(), e.ReasonCode)
+	}
+	return h.Sum(nil)
 }

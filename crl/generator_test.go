@@ -98,7 +98,7 @@ func TestGenerate_EntriesReasonsAndNumbers(t *testing.T) {
 		t.Fatalf("second CRL number %d entries %d, want 2 and 5", second.Number, second.Entries)
 	}
 
-	latest, err := e.db.LatestCRL(ctx, e.signer.IssuerID)
+	latest, err := e.db.LatestCRL(ctx, e.signer.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func run(g *Generator) (stop func()) {
 
 func (e *env) latest() *store.CRL {
 	e.t.Helper()
-	c, err := e.db.LatestCRL(context.Background(), e.signer.IssuerID)
+	c, err := e.db.LatestCRL(context.Background(), e.signer.ID())
 	if err != nil && err != store.ErrNotFound {
 		e.t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 func TestHandler(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	id := e.signer.IssuerID
+	id := e.signer.ID()
 	mux := http.NewServeMux()
 	// The route the server mounts.
 	mux.Handle("GET /crl/", Handler(e.db))
@@ -148,7 +148,7 @@ func TestHandler_ExpiredCRLNotCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	Handler(e.db).ServeHTTP(rec, httptest.NewRequest("GET", "/crl/"+e.signer.IssuerID+".crl", nil))
+	Handler(e.db).ServeHTTP(rec, httptest.NewRequest("GET", "/crl/"+e.signer.ID()+".crl", nil))
 	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "public, max-age=0, no-transform" {
 		t.Fatalf("stale CRL: %d, Cache-Control %q", rec.Code, rec.Header().Get("Cache-Control"))
 	}

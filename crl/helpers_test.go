@@ -3,6 +3,7 @@ package crl
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,8 +21,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/signet-ca/signet/ca"
+	"go.step.sm/crypto/pemutil"
+
 	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/store/storetest"
 )
@@ -35,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pki, err = devca.Ensure(dir, "Signet", []string{"127.0.0.1"})
+	pki, err = devca.Ensure(dir, "Signet", []string{"127.0.0.1"}, devca.RSA2048)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -61,24 +65,33 @@ type env struct {
 	t      testing.TB
 	db     *store.DB
 	url    string
-	signer *ca.Signer
+	signer *signer.Signer
+	caKey  crypto.Signer // the issuing key, to make test certificates without the ledger
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	db, u := storetest.Open(t)
-	e := &env{t: t, db: db, url: u, signer: newSigner(t)}
+	k, err := pemutil.Read(pki.IntermediateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, url: u, signer: newSigner(t), caKey: k.(crypto.Signer)}
 	iss := e.signer.Issuer()
-	if err := db.UpsertIssuer(context.Background(), e.signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
+	if err := db.UpsertIssuer(context.Background(), e.signer.ID(), iss.Subject.String(), iss.Raw); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
 // newSigner is the production signing path: softkms key, softcas backend.
-func newSigner(t testing.TB) *ca.Signer {
+func newSigner(t testing.TB) *signer.Signer {
 	t.Helper()
-	s, err := ca.NewSigner(context.Background(), ca.SignerConfig{Chain: pki.Intermediate, KMS: "softkms:", Key: pki.IntermediateKey})
+	linter, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signer.New(context.Background(), signer.Config{Chain: pki.Intermediate, KMS: "softkms:", Key: pki.IntermediateKey}, linter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +134,7 @@ func (e *env) issue(notAfter time.Time) *x509.Certificate {
 		NotBefore:    notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.signer.Issuer(), key.Public(), e.signer.Key())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.signer.Issuer(), key.Public(), e.caKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -132,7 +145,7 @@ func (e *env) issue(notAfter time.Time) *x509.Certificate {
 	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 	row := &store.Certificate{Serial: serial.Text(16), SubjectRef: "sr_" + serial.Text(16), Profile: "personal-banking",
 		SubjectDN: cert.Subject.String(), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, SPKISHA256: spki[:],
-		KeyType: "ecdsa-p256", DER: der, IssuerID: e.signer.IssuerID, Operation: "issue",
+		KeyType: "ecdsa-p256", DER: der, IssuerID: e.signer.ID(), Operation: "issue",
 		RequestID: "req-" + serial.Text(16), CreatedAt: time.Now()}
 	ctx := context.Background()
 	if err := e.db.InTx(ctx, func(tx *store.Tx) error { return tx.InsertCertificate(ctx, row) }); err != nil {
@@ -198,7 +211,7 @@ func (e *env) numbers() (nums []int64, thisUpdates []time.Time) {
 	e.t.Helper()
 	conn := e.conn()
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(context.Background(), `SELECT number, this_update FROM crls WHERE issuer_id = $1 ORDER BY number`, e.signer.IssuerID)
+	rows, err := conn.Query(context.Background(), `SELECT number, this_update FROM crls WHERE issuer_id = $1 ORDER BY number`, e.signer.ID())
 	if err != nil {
 		e.t.Fatal(err)
 	}

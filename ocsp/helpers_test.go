@@ -26,8 +26,11 @@ import (
 
 	xocsp "golang.org/x/crypto/ocsp"
 
-	"github.com/signet-ca/signet/ca"
+	"go.step.sm/crypto/pemutil"
+
 	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/store/storetest"
 )
@@ -59,7 +62,7 @@ func sharedPKI(t testing.TB) devca.Files {
 			pkiErr = err
 			return
 		}
-		pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1"})
+		pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1"}, devca.RSA2048)
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
@@ -82,7 +85,8 @@ type env struct {
 	db     *store.DB
 	dbURL  string
 	files  devca.Files
-	signer *ca.Signer
+	signer *signer.Signer
+	caKey  crypto.Signer // the issuing key, to make test leaves without the ledger
 	root   *x509.Certificate
 	clock  *clock
 	r      *Responder
@@ -104,12 +108,24 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	files := sharedPKI(t)
 	db, dbURL := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	signer, err := ca.NewSigner(ctx, ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey})
+	linter, err := lint.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := signer.Issuer()
-	if err := db.UpsertIssuer(ctx, signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
+	issuing, err := signer.New(ctx, signer.Config{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey}, linter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := issuing.Issuer()
+	if err := db.UpsertIssuer(ctx, issuing.ID(), iss.Subject.String(), iss.Raw); err != nil {
+		t.Fatal(err)
+	}
+	delegates, err := signer.NewDelegates(issuing, db, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pemutil.Read(files.IntermediateKey)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rootPEM, err := os.ReadFile(files.Root)
@@ -121,7 +137,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, dbURL: dbURL, files: files, signer: signer, root: root, dir: t.TempDir()}
+	e := &env{db: db, dbURL: dbURL, files: files, signer: issuing, caKey: k.(crypto.Signer), root: root, dir: t.TempDir()}
 	opts := cfg.opts
 	if cfg.realTime {
 		e.clock = newClock(time.Now())
@@ -133,7 +149,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e.r, err = New(ctx, db, signer, opts)
+	e.r, err = New(ctx, db, delegates, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +171,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		e.srv.Close()
 		cancel()
 		<-done
-		signer.Close()
+		issuing.Close()
 	})
 	return e
 }
@@ -181,7 +197,7 @@ func (e *env) makeLeaf(t testing.TB) *leaf {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, err := randomSerial()
+	serial, err := signer.NewSerial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +208,7 @@ func (e *env) makeLeaf(t testing.TB) *leaf {
 		NotBefore:    now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.signer.Issuer(), key.Public(), e.signer.Key())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.signer.Issuer(), key.Public(), e.caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +232,7 @@ func (e *env) issueLeaf(t testing.TB) *leaf {
 	c := &store.Certificate{
 		Serial: l.serial, SubjectRef: "sr_" + l.serial, Profile: "personal-banking",
 		SubjectDN: l.cert.Subject.String(), NotBefore: l.cert.NotBefore, NotAfter: l.cert.NotAfter,
-		SPKISHA256: spki[:], KeyType: "ecdsa-p256", DER: l.cert.Raw, IssuerID: e.signer.IssuerID,
+		SPKISHA256: spki[:], KeyType: "ecdsa-p256", DER: l.cert.Raw, IssuerID: e.signer.ID(),
 		Operation: "issue", RequestID: "req-" + l.serial, CreatedAt: e.clock.Now(),
 	}
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ import (
 
 	xocsp "golang.org/x/crypto/ocsp"
 
-	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -117,11 +118,11 @@ func (o *Options) setDefaults() error {
 
 // Responder answers OCSP requests for the one CA that signer holds.
 type Responder struct {
-	db     *store.DB
-	signer *ca.Signer
-	opts   Options
-	now    func() time.Time
-	log    *slog.Logger
+	db   *store.DB
+	ca   CA
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
 
 	issuer  *issuerHashes
 	current atomic.Pointer[delegate]
@@ -131,10 +132,18 @@ type Responder struct {
 	readyOnce sync.Once
 }
 
-// New certifies a first delegated signing key with the CA, so that the
-// responder can answer as soon as it is mounted. Run must be started for
-// status changes, refresh and rotation.
-func New(ctx context.Context, db *store.DB, signer *ca.Signer, opts Options) (*Responder, error) {
+// CA is what the responder needs of the CA it answers for: its certificate
+// and a delegated signing key (signer.Delegates).
+type CA interface {
+	Issuer() *x509.Certificate
+	ID() string
+	Get(ctx context.Context, kind signer.Kind, now time.Time, validity time.Duration, shape func(*x509.Certificate)) (*signer.Delegate, error)
+}
+
+// New gets a delegated signing key from the CA, so that the responder can
+// answer as soon as it is mounted. Run must be started for status
+// changes, refresh and rotation.
+func New(ctx context.Context, db *store.DB, signer CA, opts Options) (*Responder, error) {
 	if db == nil || signer == nil {
 		return nil, errors.New("ocsp: a database and a signer are required")
 	}
@@ -146,18 +155,18 @@ func New(ctx context.Context, db *store.DB, signer *ca.Signer, opts Options) (*R
 		return nil, fmt.Errorf("ocsp: issuer key: %w", err)
 	}
 	r := &Responder{
-		db: db, signer: signer, opts: opts, now: opts.Now, log: opts.Log,
+		db: db, ca: signer, opts: opts, now: opts.Now, log: opts.Log,
 		issuer: ih,
 		cache:  newCache(opts.CacheSize, max(1, opts.CacheSize/10)),
 		ready:  make(chan struct{}),
 	}
-	d, err := r.newDelegate()
+	d, err := r.newDelegate(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r.current.Store(d)
-	r.log.InfoContext(ctx, "ocsp responder certificate issued", "serial", d.cert.SerialNumber.Text(16),
-		"not_after", d.cert.NotAfter, "issuer", signer.IssuerID)
+	r.log.InfoContext(ctx, "ocsp responder certificate in use", "serial", d.cert.SerialNumber.Text(16),
+		"not_after", d.cert.NotAfter, "issuer", signer.ID())
 	return r, nil
 }
 
@@ -225,7 +234,7 @@ func (r *Responder) rotate(ctx context.Context) {
 	if r.now().Before(old.rotateAt) {
 		return
 	}
-	d, err := r.newDelegate()
+	d, err := r.newDelegate(ctx)
 	if err != nil {
 		r.log.ErrorContext(ctx, "ocsp responder certificate rotation failed; the old one stays in use",
 			"err", err, "old_not_after", old.cert.NotAfter)
@@ -286,7 +295,7 @@ func (r *Responder) refresh(ctx context.Context) {
 // request naming our issuer with such a serial asks about a certificate
 // that our issuer never issued.
 func (r *Responder) ours(st *store.CertStatus) *store.CertStatus {
-	if st == nil || st.IssuerID != r.signer.IssuerID {
+	if st == nil || st.IssuerID != r.ca.ID() {
 		return nil
 	}
 	return st
@@ -420,7 +429,7 @@ func (r *Responder) sign(serial *big.Int, alg int, st *store.CertStatus) (*respo
 	tmpl.NextUpdate = nextUpdate
 	// CreateResponse sets producedAt from time.Now, to the minute, not from
 	// the injected clock; clients check thisUpdate and nextUpdate.
-	der, err := xocsp.CreateResponse(r.signer.Issuer(), d.cert, tmpl, d.key)
+	der, err := xocsp.CreateResponse(r.ca.Issuer(), d.cert, tmpl, d.key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errSign, err)
 	}

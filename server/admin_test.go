@@ -1,9 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,15 +33,13 @@ func (h *harness) adminClient(cert *tls.Certificate) signetv1.AdminServiceClient
 	return signetv1.NewAdminServiceClient(conn)
 }
 
-func staff(t testing.TB, role, name string) *tls.Certificate {
-	t.Helper()
-	admin, err := adminca.Load(adminca.Files(filepath.Dir(sharedPKI(t).Root)))
+// staff issues a staff certificate through the server's admin CA, recorded
+// in the signature ledger as signetd admin-cert does.
+func (h *harness) staff(role, name string) *tls.Certificate {
+	h.t.Helper()
+	cert, key, err := h.built.AdminCA.Issue(context.Background(), h.built.DB, "test", role, name, time.Hour)
 	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key, err := admin.Issue(role, name, time.Hour)
-	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
@@ -52,11 +50,11 @@ func TestAdmin_OperatorRevokesAuditorCannot(t *testing.T) {
 	req := &signetv1.AdminRevokeCertificateRequest{RequestId: uuid.NewString(), Serial: c.Serial,
 		Reason: signetv1.RevocationReason_REVOCATION_REASON_PRIVILEGE_WITHDRAWN, Comment: "court order 2026-123"}
 
-	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "kim.auditor"))
+	auditor := h.adminClient(h.staff(adminca.RoleAuditor, "kim.auditor"))
 	if _, err := auditor.AdminRevokeCertificate(ctx(t), req); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("auditor revoke: %v, want PermissionDenied", err)
 	}
-	operator := h.adminClient(staff(t, adminca.RoleOperator, "lee.operator"))
+	operator := h.adminClient(h.staff(adminca.RoleOperator, "lee.operator"))
 	resp, err := operator.AdminRevokeCertificate(ctx(t), req)
 	if err != nil {
 		t.Fatalf("operator revoke: %v", err)
@@ -107,7 +105,7 @@ func TestAdmin_RefusesSubscriberCertificatesAndNoCertificate(t *testing.T) {
 func TestAdmin_EveryCallIsAuditedWithActor(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.issue(evidencetest.DefaultPerson(), banking)
-	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "park.auditor"))
+	auditor := h.adminClient(h.staff(adminca.RoleAuditor, "park.auditor"))
 	// Whatever the read answers, it must leave an event naming the auditor.
 	_, _ = auditor.GetCertificateHistory(ctx(t), &signetv1.GetCertificateHistoryRequest{Serial: c.Serial})
 	var actor, action, serial string
@@ -129,7 +127,7 @@ func TestAdmin_QueriesFindTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "choi.auditor"))
+	auditor := h.adminClient(h.staff(adminca.RoleAuditor, "choi.auditor"))
 
 	bySubject, err := auditor.SearchCertificates(ctx(t), &signetv1.SearchCertificatesRequest{Ci: p.CI()})
 	if err != nil {
@@ -204,7 +202,7 @@ func TestAdmin_VerifyAuditLogFindsTampering(t *testing.T) {
 	if _, err := h.sealer.Checkpoint(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	auditor := h.adminClient(staff(t, adminca.RoleAuditor, "yoon.auditor"))
+	auditor := h.adminClient(h.staff(adminca.RoleAuditor, "yoon.auditor"))
 	r, err := auditor.VerifyAuditLog(ctx(t), &signetv1.VerifyAuditLogRequest{})
 	if err != nil || !r.Ok || r.Checked < 3 {
 		t.Fatalf("untouched log: %v %v, want ok", r, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/crl"
 	"github.com/signet-ca/signet/ocsp"
 	"github.com/signet-ca/signet/store"
@@ -27,6 +30,10 @@ type Built struct {
 	CRL       *crl.Generator
 	OCSP      *ocsp.Responder
 	Sealer    *audit.Sealer
+	// AdminCA issues staff certificates (nil without an admin listener).
+	AdminCA *adminca.CA
+	// Delegates hands out the OCSP responder's and audit signer's keys.
+	Delegates *signer.Delegates
 }
 
 // Build migrates the database under golang-migrate's advisory lock, loads
@@ -52,21 +59,30 @@ func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logge
 }
 
 func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger) (*Built, error) {
-	signer, err := ca.NewSigner(ctx, c.Signer)
+	// One linter for every CA key: nothing is signed unlinted.
+	linter, err := lint.New()
+	if err != nil {
+		return nil, err
+	}
+	issuing, err := signer.New(ctx, c.Signer, linter)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			signer.Close()
+			issuing.Close()
 		}
 	}()
-	iss := signer.Issuer()
-	if err := db.UpsertIssuer(ctx, signer.IssuerID, iss.Subject.String(), iss.Raw); err != nil {
+	iss := issuing.Issuer()
+	if err := db.UpsertIssuer(ctx, issuing.ID(), iss.Subject.String(), iss.Raw); err != nil {
 		return nil, err
 	}
 	subjectKey, err := ReadSubjectKey(c.SubjectKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	delegates, err := signer.NewDelegates(issuing, db, subjectKey)
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +110,9 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	authority, err := ca.New(ca.Config{
 		Audience: c.Audience, SubjectKey: subjectKey, Organization: c.Organization, Profiles: profiles,
-		CRLBaseURL: c.CRLBaseURL, OCSPURL: c.OCSPURL,
-	}, db, signer, verifier, now, log)
+		CRLBaseURL: c.CRLBaseURL, OCSPURL: c.OCSPURL, IssuerURL: c.IssuerURL,
+		RecoverAfter: c.SignatureRecoveryAfter.Duration(),
+	}, db, issuing, verifier, now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +122,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	var admin *adminca.CA
 	if c.AdminCA.Cert != "" {
-		if admin, err = adminca.Load(c.AdminCA.Cert, c.AdminCA.Key); err != nil {
+		if admin, err = adminca.Load(ctx, adminca.FileConfig(c.AdminCA.Cert, c.AdminCA.Key), linter); err != nil {
 			return nil, err
 		}
 	}
@@ -116,17 +133,30 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
-	gen := crl.New(db, signer, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(),
+	// A process that stopped between recording a signature and settling it
+	// left an open reservation: settle it before serving.
+	if _, err := authority.RecoverSignatures(ctx, c.SignatureRecoveryAfter.Duration()); err != nil {
+		return nil, fmt.Errorf("recover open signatures: %w", err)
+	}
+	gen := crl.New(db, issuing, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(),
 		Retention: c.CRLRetention.Duration(), Now: now, Log: log})
 	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
-	responder, err := ocsp.New(ctx, db, signer, ocsp.Options{Now: now, Log: log})
+	// The caIssuers AIA target (RFC 5280 4.2.2.1): the issuing CA's
+	// certificate, DER, for relying parties that lack the intermediate.
+	issuerDER := issuing.Issuer().Raw
+	srv.HTTPHandler().HandleFunc("GET /ca/issuer.crt", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		_, _ = w.Write(issuerDER)
+	})
+	responder, err := ocsp.New(ctx, db, delegates, ocsp.Options{Now: now, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: %w", err)
 	}
 	srv.MountOCSP(responder.Handler())
-	sealer := audit.NewSealer(db, signer, audit.Options{Now: now, Log: log})
+	sealer := audit.NewSealer(db, delegates, audit.Options{Now: now, Log: log})
 	ok = true
-	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer}, nil
+	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer, AdminCA: admin, Delegates: delegates}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends. It
@@ -173,8 +203,11 @@ func (b *Built) foldCounts(ctx context.Context) {
 	}
 }
 
-// Close releases the signer's key manager and the database.
+// Close releases the signers' key managers and the database.
 func (b *Built) Close() {
 	b.Authority.Signer().Close()
+	if b.AdminCA != nil {
+		b.AdminCA.Close()
+	}
 	b.DB.Close()
 }

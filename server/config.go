@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/ca/signer"
 )
 
 // Config is signetd's configuration file (JSON). `signetd --dev` builds one
@@ -37,11 +39,18 @@ type Config struct {
 	} `json:"tls"`
 	// SubjectKeyFile holds the hex HMAC key for subject_ref (≥ 32 bytes).
 	SubjectKeyFile string           `json:"subjectKeyFile"`
-	Signer         ca.SignerConfig  `json:"signer"`
+	Signer         signer.Config    `json:"signer"`
 	Providers      []ProviderConfig `json:"providers"`
 	Profiles       []*ca.Profile    `json:"profiles,omitempty"`
 	CRLBaseURL     string           `json:"crlBaseURL,omitempty"`
 	OCSPURL        string           `json:"ocspURL,omitempty"`
+	// IssuerURL is the caIssuers AIA entry of issued certificates: where
+	// relying parties fetch the issuing CA certificate (DER).
+	IssuerURL string `json:"issuerURL,omitempty"`
+	// SignatureRecoveryAfter is how long a signature recorded but not
+	// settled may stay open before it is marked abandoned (default 2m):
+	// only a process that stopped between recording and settling leaves one.
+	SignatureRecoveryAfter Duration `json:"signatureRecoveryAfter,omitempty"`
 	// CRLNextUpdate is each CRL's nextUpdate - thisUpdate (default 24h);
 	// CRLInterval how often one is generated without any change (default 1h).
 	CRLNextUpdate Duration `json:"crlNextUpdate,omitempty"`
@@ -92,12 +101,17 @@ func (c *Config) validate() error {
 	for name, v := range map[string]string{
 		"audience": c.Audience, "organization": c.Organization, "grpcAddr": c.GRPCAddr, "httpAddr": c.HTTPAddr,
 		"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "subjectKeyFile": c.SubjectKeyFile, "databaseURL (or DATABASE_URL)": c.DatabaseURL,
+		// NPKI certificates name their CRL, OCSP responder and issuer
+		// certificate; the pre-issuance lint refuses any without them, so a
+		// configuration without them could issue nothing.
+		"crlBaseURL": c.CRLBaseURL, "ocspURL": c.OCSPURL, "issuerURL": c.IssuerURL,
 	} {
 		if v == "" {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
+		slices.Sort(missing)
 		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
 	}
 	if (c.AdminCA.Cert != "") != (c.AdminAddr != "") {

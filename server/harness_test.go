@@ -32,6 +32,7 @@ import (
 	"github.com/signet-ca/signet/ca/devca"
 	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/ca/signer"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store/storetest"
@@ -61,8 +62,8 @@ func sharedPKI(t testing.TB) devca.Files {
 			pkiErr = err
 			return
 		}
-		if pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"}); pkiErr == nil {
-			_, pkiErr = adminca.Ensure(dir, "Signet")
+		if pkiFiles, pkiErr = devca.Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"}, devca.RSA2048); pkiErr == nil {
+			pkiErr = adminca.Ensure(dir, "Signet")
 		}
 	})
 	if pkiErr != nil {
@@ -74,6 +75,7 @@ func sharedPKI(t testing.TB) devca.Files {
 // harness is a real signetd (gRPC over TLS, real PostgreSQL, softcas) on
 // a random port with a movable clock and a trusted test evidence minter.
 type harness struct {
+	built  *server.Built
 	t      testing.TB
 	clock  *clock
 	minter *evidencetest.Minter
@@ -102,8 +104,9 @@ func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
 		Audience: audience, Organization: "Signet", DatabaseURL: dbURL,
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		SubjectKeyFile: filepath.Join(dir, "subject.key"),
-		Signer:         ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
+		Signer:         signer.Config{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
 		CRLBaseURL:     "http://127.0.0.1:9080/crl", OCSPURL: "http://127.0.0.1:9080/ocsp",
+		IssuerURL: "http://127.0.0.1:9080/ca/issuer.crt",
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
 	cfg.AdminAddr = "127.0.0.1:0"
@@ -162,7 +165,7 @@ func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
 		<-done
 		b.Close()
 	})
-	return &harness{t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
+	return &harness{built: b, t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
 		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority,
 		admin: alis.Addr().String(), sealer: b.Sealer}
 }
@@ -296,8 +299,13 @@ func (h *harness) counts() map[string]int {
 		"used_enrollments": "SELECT count(*) FROM enrollments WHERE used_at IS NOT NULL",
 		"idempotency_keys": "SELECT count(*) FROM idempotency_keys",
 		"compromised_keys": "SELECT count(*) FROM compromised_keys",
-		"audit_ok":         "SELECT count(*) FROM audit_events WHERE outcome = 'ok'",
-		"audit_refused":    "SELECT count(*) FROM audit_events WHERE outcome = 'refused'",
+		// The signature ledger's own events (sign, sign_undelivered, ...)
+		// are counted apart: the background jobs' delegates add some.
+		"audit_ok":               "SELECT count(*) FROM audit_events WHERE outcome = 'ok' AND action NOT LIKE 'sign%'",
+		"audit_refused":          "SELECT count(*) FROM audit_events WHERE outcome = 'refused'",
+		"subscriber_signed":      "SELECT count(*) FROM signatures WHERE kind = 'subscriber' AND state = 'issued'",
+		"subscriber_sign_events": "SELECT count(*) FROM audit_events WHERE action = 'sign' AND details->>'kind' = 'subscriber'",
+		"subscriber_open":        "SELECT count(*) FROM signatures WHERE kind = 'subscriber' AND state <> 'issued'",
 	} {
 		var n int
 		if err := h.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {

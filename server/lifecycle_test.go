@@ -60,8 +60,8 @@ func TestIssue_OneYearNPKIProfile(t *testing.T) {
 	if c.Serial != cert.SerialNumber.Text(16) {
 		t.Errorf("serial %q, want lower-case hex %q", c.Serial, cert.SerialNumber.Text(16))
 	}
-	if len(cert.CRLDistributionPoints) != 1 || len(cert.OCSPServer) != 1 {
-		t.Errorf("CRL DP %v, OCSP %v: want one of each", cert.CRLDistributionPoints, cert.OCSPServer)
+	if len(cert.CRLDistributionPoints) != 1 || len(cert.OCSPServer) != 1 || len(cert.IssuingCertificateURL) != 1 {
+		t.Errorf("CRL DP %v, OCSP %v, caIssuers %v: want one of each", cert.CRLDistributionPoints, cert.OCSPServer, cert.IssuingCertificateURL)
 	}
 	dn := ca.SubjectString(cert)
 	if !strings.HasPrefix(dn, "CN=홍길동()00004") || !strings.HasSuffix(dn, ",OU=KB,OU=personal4IB,O=Signet,C=KR") {
@@ -70,6 +70,15 @@ func TestIssue_OneYearNPKIProfile(t *testing.T) {
 	after := h.counts()
 	if after["certificates"] != before["certificates"]+1 || after["audit_ok"] != before["audit_ok"]+1 || after["used_evidence"] != before["used_evidence"]+2 {
 		t.Errorf("counts %v -> %v: want one certificate, one ok audit event, two spent evidence ids", before, after)
+	}
+	// Boulder's order: the signature was recorded (with its own audit
+	// event) before it was made, and settled as issued with this DER.
+	if after["subscriber_signed"] != before["subscriber_signed"]+1 || after["subscriber_sign_events"] != before["subscriber_sign_events"]+1 || after["subscriber_open"] != 0 {
+		t.Errorf("ledger counts %v -> %v: want one issued subscriber signature with one sign event, none open", before, after)
+	}
+	var ledgerDER []byte
+	if err := h.pool.QueryRow(ctx(t), "SELECT der FROM signatures WHERE serial = $1 AND state = 'issued'", c.Serial).Scan(&ledgerDER); err != nil || !bytes.Equal(ledgerDER, cert.Raw) {
+		t.Errorf("ledger row of %s: %v; want the delivered DER", c.Serial, err)
 	}
 	// Personal data only as keyed hash or masked.
 	var subjectRef, phone, account string

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/signet-ca/signet/audit"
-	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store"
 )
@@ -65,16 +64,12 @@ func BenchmarkIssueWithSealer(b *testing.B) {
 // the benchmark ends, and returns its store.
 func startSealer(b *testing.B, h *harness) *store.DB {
 	b.Helper()
-	files := sharedPKI(b)
 	db, err := store.Open(context.Background(), h.pool.Config().ConnString())
 	if err != nil {
 		b.Fatal(err)
 	}
-	signer, err := ca.NewSigner(context.Background(), ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := audit.NewSealer(db, signer, audit.Options{Interval: 200 * time.Millisecond,
+	// The server's own delegates: the sealer reuses its audit signer.
+	s := audit.NewSealer(db, h.built.Delegates, audit.Options{Interval: 200 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -86,7 +81,6 @@ func startSealer(b *testing.B, h *harness) *store.DB {
 		cancel()
 		<-done
 		db.Close()
-		signer.Close()
 	})
 	for deadline := time.Now().Add(10 * time.Second); !s.Leading(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

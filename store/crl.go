@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -48,18 +47,31 @@ func (t *Tx) LockCRLIssuer(ctx context.Context, issuerID string) error {
 	return err
 }
 
-// NextCRLNumber returns max(number)+1 for the issuer (1 for the first CRL)
-// and the thisUpdate of the latest CRL (zero if there is none). Call it
-// after LockCRLIssuer, in the transaction that inserts the CRL.
+// NextCRLNumber returns one more than the highest number the issuer has
+// stored or reserved in the signature ledger (1 for the first CRL), so a
+// number whose CRL failed after its reservation is never reused, and the
+// thisUpdate of the latest stored CRL (zero if there is none). Call it
+// after LockCRLIssuer.
 func (t *Tx) NextCRLNumber(ctx context.Context, issuerID string) (next int64, lastThisUpdate time.Time, err error) {
 	// ORDER BY number DESC LIMIT 1 is max(number), read backwards on the
 	// primary key, and gives the row's thisUpdate in the same read.
-	err = t.tx.QueryRow(ctx, `SELECT number + 1, this_update FROM crls
-		WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1`, issuerID).Scan(&next, &lastThisUpdate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 1, time.Time{}, nil
+	var stored *int64
+	var last *time.Time
+	err = t.tx.QueryRow(ctx, `SELECT
+		(SELECT number FROM crls WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1),
+		(SELECT this_update FROM crls WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1),
+		coalesce((SELECT max(crl_number) FROM signatures WHERE issuer_id = $1 AND crl_number IS NOT NULL), 0)`,
+		issuerID).Scan(&stored, &last, &next)
+	if err != nil {
+		return 0, time.Time{}, err
 	}
-	return next, lastThisUpdate, err
+	if stored != nil && *stored > next {
+		next = *stored
+	}
+	if last != nil {
+		lastThisUpdate = *last
+	}
+	return next + 1, lastThisUpdate, nil
 }
 
 // crlEntriesQuery selects what a complete CRL must list: every revoked or

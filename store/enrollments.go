@@ -38,10 +38,29 @@ func (t *Tx) Enrollment(ctx context.Context, id string) (*Enrollment, error) {
 	return &e, nil
 }
 
-// UseEnrollment marks an enrollment consumed.
-func (t *Tx) UseEnrollment(ctx context.Context, id string, at time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE enrollments SET used_at = $2 WHERE id = $1`, id, at)
-	return err
+// Enrollment reads an enrollment without locking it, for checks made
+// before a transaction starts (the evidence must carry its nonce).
+func (db *DB) Enrollment(ctx context.Context, id string) (*Enrollment, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	var e Enrollment
+	err := db.pool.QueryRow(ctx, `SELECT id::text, nonce, purpose, profile, created_at, expires_at, used_at
+		FROM enrollments WHERE id = $1`, id).
+		Scan(&e.ID, &e.Nonce, &e.Purpose, &e.Profile, &e.CreatedAt, &e.ExpiresAt, &e.UsedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &e, nil
+}
+
+// UseEnrollmentOnce marks an unused enrollment consumed; used reports that
+// it had been consumed already.
+func (t *Tx) UseEnrollmentOnce(ctx context.Context, id string, at time.Time) (used bool, err error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE enrollments SET used_at = $2 WHERE id = $1 AND used_at IS NULL`, id, at)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 0, nil
 }
 
 // UseEvidence records evidence ids ("<issuer>/<jti>") as spent; a second

@@ -73,13 +73,29 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		return fn(&Tx{tx: tx})
+	t := &Tx{}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		t.tx = tx
+		return fn(t)
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range t.onCommit {
+		f()
+	}
+	return nil
 }
 
 // Tx is one open transaction.
-type Tx struct{ tx pgx.Tx }
+type Tx struct {
+	tx       pgx.Tx
+	onCommit []func()
+}
+
+// OnCommit runs f after the transaction commits, and never if it rolls
+// back: for what may be believed only once the writes are durable.
+func (t *Tx) OnCommit(f func()) { t.onCommit = append(t.onCommit, f) }
 
 // uniqueViolation maps a unique-constraint failure to the invariant it
 // protects, so that callers see ErrLiveExists rather than SQLSTATE 23505.

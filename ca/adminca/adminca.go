@@ -5,6 +5,7 @@
 package adminca
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,9 +19,9 @@ import (
 	"regexp"
 	"time"
 
-	"go.step.sm/crypto/pemutil"
-
 	"github.com/signet-ca/signet/ca/internal/pemfile"
+	"github.com/signet-ca/signet/ca/signer"
+	"github.com/signet-ca/signet/store"
 )
 
 // Roles an admin certificate can carry, in its subject OU.
@@ -29,10 +30,18 @@ const (
 	RoleOperator = "operator" // reads, and revokes, suspends and resumes any certificate
 )
 
-// CA is the admin CA's certificate and key.
+// CA is the admin CA. Its key is reached only through package signer, so
+// that every staff certificate it signs is recorded in the signature
+// ledger before it is signed, like every other signature.
 type CA struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
+	Cert   *x509.Certificate
+	signer *signer.Signer
+}
+
+// Ledger is where staff certificates are recorded (a *store.DB).
+type Ledger interface {
+	signer.Recorder
+	SettleSignature(ctx context.Context, id int64, state string, der []byte, outcome string, at time.Time) error
 }
 
 // Files names the admin CA's PEM files in a directory.
@@ -40,13 +49,16 @@ func Files(dir string) (cert, key string) {
 	return filepath.Join(dir, "admin_ca.pem"), filepath.Join(dir, "admin_ca_key.pem")
 }
 
-// Ensure loads the admin CA from dir, creating it on first use.
-func Ensure(dir, org string) (*CA, error) {
+// Ensure creates the admin CA's files in dir on first use. The admin CA's
+// self-signature is its key ceremony: it happens once, before any
+// database exists, and is the only signature of its key outside the
+// ledger.
+func Ensure(dir, org string) error {
 	certPath, keyPath := Files(dir)
 	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		now := time.Now()
 		tmpl := &x509.Certificate{
@@ -57,34 +69,35 @@ func Ensure(dir, org string) (*CA, error) {
 		}
 		cert, err := pemfile.Create(tmpl, tmpl, key.Public(), key)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := pemfile.WriteKey(keyPath, key); err != nil {
-			return nil, err
+			return err
 		}
 		if err := pemfile.WriteCerts(certPath, cert); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return Load(certPath, keyPath)
+	return nil
 }
 
-// Load reads an admin CA from PEM files.
-func Load(certPath, keyPath string) (*CA, error) {
-	cert, err := pemutil.ReadCertificate(certPath)
+// Load opens the admin CA through KMS (a softkms PEM path, or a PKCS#11 or
+// cloud KMS URI as for the issuing CA).
+func Load(ctx context.Context, cfg signer.Config, lint signer.Linter) (*CA, error) {
+	s, err := signer.New(ctx, cfg, lint)
 	if err != nil {
-		return nil, fmt.Errorf("admin CA certificate: %w", err)
+		return nil, fmt.Errorf("admin CA: %w", err)
 	}
-	k, err := pemutil.Read(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("admin CA key: %w", err)
-	}
-	key, ok := k.(crypto.Signer)
-	if !ok || !cert.IsCA {
-		return nil, fmt.Errorf("admin CA: %s is not a CA certificate with a signing key", certPath)
-	}
-	return &CA{Cert: cert, Key: key}, nil
+	return &CA{Cert: s.Issuer(), signer: s}, nil
 }
+
+// FileConfig is the signer configuration of an admin CA kept in PEM files.
+func FileConfig(certPath, keyPath string) signer.Config {
+	return signer.Config{Chain: certPath, KMS: "softkms:", Key: keyPath}
+}
+
+// Close releases the admin CA's key manager.
+func (ca *CA) Close() error { return ca.signer.Close() }
 
 // Pool is the trust pool the admin listener verifies clients against.
 func (ca *CA) Pool() *x509.CertPool {
@@ -95,9 +108,10 @@ func (ca *CA) Pool() *x509.CertPool {
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
-// Issue makes a client certificate for one person and role. The private
-// key is returned to be written to that person's files; Signet keeps none.
-func (ca *CA) Issue(role, name string, validity time.Duration) (*x509.Certificate, crypto.Signer, error) {
+// Issue makes a client certificate for one person and role, recorded in
+// the ledger before the admin CA key signs it. The private key is returned
+// to be written to that person's files; Signet keeps none.
+func (ca *CA) Issue(ctx context.Context, ledger Ledger, actor, role, name string, validity time.Duration) (*x509.Certificate, crypto.Signer, error) {
 	if role != RoleAuditor && role != RoleOperator {
 		return nil, nil, fmt.Errorf("role %q: use %s or %s", role, RoleAuditor, RoleOperator)
 	}
@@ -116,7 +130,32 @@ func (ca *CA) Issue(role, name string, validity time.Duration) (*x509.Certificat
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	cert, err := pemfile.Create(tmpl, ca.Cert, key.Public(), ca.Key)
+	tmpl.PublicKey = key.Public()
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
+	}
+	p, err := ca.signer.Prepare(signer.Staff, tmpl, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ca.signer.Reserve(ctx, ledger, p, signer.Reason{Purpose: "admin-cert:" + role, Actor: actor}, now); err != nil {
+		return nil, nil, err
+	}
+	cert, err := ca.signer.Sign(p)
+	state, der, outcome := store.SigIssued, []byte(nil), ""
+	if cert != nil {
+		der = cert.Raw
+	}
+	if err != nil {
+		state, outcome = store.SigAbandoned, err.Error()
+		if der != nil {
+			state = store.SigUndelivered
+		}
+	}
+	if serr := ledger.SettleSignature(context.WithoutCancel(ctx), p.LedgerID(), state, der, outcome, time.Now()); serr != nil && err == nil {
+		// Not recorded as issued: do not hand it out.
+		return nil, nil, fmt.Errorf("admin CA: record staff certificate %s: %w", p.Serial(), serr)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -40,10 +40,18 @@ func filesIn(dir string) Files {
 	}
 }
 
+// Key types of the dev CA (Ensure's keyType).
+const (
+	RSA2048   = "rsa-2048"   // the NPKI norm, and the default
+	ECDSAP256 = "ecdsa-p256" // for profiles that need not be NPKI RSA
+)
+
 // Ensure creates the root and intermediate once (kept across restarts so
 // that issued certificates stay verifiable) and a fresh server certificate
-// for hosts on every call. RSA-2048 with SHA-256 follows the NPKI norm.
-func Ensure(dir, org string, hosts []string) (Files, error) {
+// for hosts on every call. keyType picks the CA keys: RSA-2048 with
+// SHA-256 follows the NPKI norm; ECDSA P-256 is the faster option. A state
+// dir keeps the type it was made with.
+func Ensure(dir, org string, hosts []string, keyType string) (Files, error) {
 	f := filesIn(dir)
 	if len(hosts) == 0 {
 		return f, errors.New("devca: at least one host name or IP address is needed for the server certificate")
@@ -52,8 +60,17 @@ func Ensure(dir, org string, hosts []string) (Files, error) {
 		return f, err
 	}
 	now := time.Now()
+	newKey := func() (crypto.Signer, error) {
+		switch keyType {
+		case RSA2048, "":
+			return rsa.GenerateKey(rand.Reader, 2048)
+		case ECDSAP256:
+			return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
+		return nil, fmt.Errorf("devca: key type %q: use %s or %s", keyType, RSA2048, ECDSAP256)
+	}
 	if _, err := os.Stat(f.IntermediateKey); errors.Is(err, os.ErrNotExist) {
-		rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+		rootKey, err := newKey()
 		if err != nil {
 			return f, err
 		}
@@ -67,7 +84,7 @@ func Ensure(dir, org string, hosts []string) (Files, error) {
 		if err != nil {
 			return f, err
 		}
-		intKey, err := rsa.GenerateKey(rand.Reader, 2048)
+		intKey, err := newKey()
 		if err != nil {
 			return f, err
 		}
@@ -89,22 +106,44 @@ func Ensure(dir, org string, hosts []string) (Files, error) {
 				return f, err
 			}
 		}
+	} else if err := checkKeyType(f.Intermediate, keyType); err != nil {
+		return f, err
 	}
 	return f, writeServer(f, hosts, now)
 }
 
+// checkKeyType refuses a state dir whose dev CA has another key type than
+// the one asked for, rather than silently using it.
+func checkKeyType(path, keyType string) error {
+	cert, err := pemutil.ReadCertificate(path)
+	if err != nil {
+		return err
+	}
+	have := RSA2048
+	if _, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
+		have = ECDSAP256
+	}
+	if keyType != "" && keyType != have {
+		return fmt.Errorf("devca: %s holds a %s dev CA, not %s: use another --state-dir for a %s CA", filepath.Dir(path), have, keyType, keyType)
+	}
+	return nil
+}
+
+// writeServer signs the TLS server certificate with the dev root, not the
+// issuing intermediate: the issuing key signs only through the signature
+// ledger, and a TLS certificate made at every start is no subscriber's.
 func writeServer(f Files, hosts []string, now time.Time) error {
-	intCert, err := pemutil.ReadCertificate(f.Intermediate)
+	rootCert, err := pemutil.ReadCertificate(f.Root)
 	if err != nil {
 		return err
 	}
-	k, err := pemutil.Read(f.IntermediateKey)
+	k, err := pemutil.Read(f.RootKey)
 	if err != nil {
 		return err
 	}
-	intKey, ok := k.(crypto.Signer)
+	rootKey, ok := k.(crypto.Signer)
 	if !ok {
-		return fmt.Errorf("devca: %s is not a signing key", f.IntermediateKey)
+		return fmt.Errorf("devca: %s is not a signing key", f.RootKey)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -123,13 +162,12 @@ func writeServer(f Files, hosts []string, now time.Time) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	cert, err := pemfile.Create(tmpl, intCert, key.Public(), intKey)
+	cert, err := pemfile.Create(tmpl, rootCert, key.Public(), rootKey)
 	if err != nil {
 		return err
 	}
 	if err := pemfile.WriteKey(f.ServerKey, key); err != nil {
 		return err
 	}
-	// The server presents its chain so that clients need only the root.
-	return pemfile.WriteCerts(f.Server, cert, intCert)
+	return pemfile.WriteCerts(f.Server, cert)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,17 +56,17 @@ func mustRead(t *testing.T, path string) []byte {
 // verifies to root.pem for each host as a TLS server.
 func verifyServer(t *testing.T, f Files, hosts ...string) *x509.Certificate {
 	t.Helper()
+	// Signed by the dev root, so that the issuing intermediate signs only
+	// through the signature ledger.
 	bundle := readCerts(t, f.Server)
-	if len(bundle) != 2 {
-		t.Fatalf("server.pem holds %d certificates, want leaf + intermediate", len(bundle))
+	if len(bundle) != 1 {
+		t.Fatalf("server.pem holds %d certificates, want the leaf alone", len(bundle))
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(readCerts(t, f.Root)[0])
-	inters := x509.NewCertPool()
-	inters.AddCert(bundle[1])
 	for _, h := range hosts {
 		if _, err := bundle[0].Verify(x509.VerifyOptions{
-			DNSName: h, Roots: roots, Intermediates: inters,
+			DNSName: h, Roots: roots,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		}); err != nil {
 			t.Errorf("server certificate does not verify for %s: %v", h, err)
@@ -81,7 +82,7 @@ func verifyServer(t *testing.T, f Files, hosts ...string) *x509.Certificate {
 func TestEnsure_WritesRootIntermediateAndVerifiableServerCert(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "pki") // Ensure creates the directory
-	f, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"})
+	f, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"}, RSA2048)
 	if err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
@@ -141,7 +142,7 @@ func TestEnsure_WritesRootIntermediateAndVerifiableServerCert(t *testing.T) {
 func TestEnsure_SecondCallKeepsCAsAndRenewsServerCert(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	f1, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"})
+	f1, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost"}, RSA2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestEnsure_SecondCallKeepsCAsAndRenewsServerCert(t *testing.T) {
 	leaf1 := readCerts(t, f1.Server)[0]
 	serverKey1 := mustRead(t, f1.ServerKey)
 
-	f2, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost", "signet.test"})
+	f2, err := Ensure(dir, "Signet", []string{"127.0.0.1", "localhost", "signet.test"}, RSA2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +175,6 @@ func TestEnsure_SecondCallKeepsCAsAndRenewsServerCert(t *testing.T) {
 	if bytes.Equal(mustRead(t, f2.ServerKey), serverKey1) {
 		t.Error("second Ensure kept the old server key")
 	}
-	if !bytes.Equal(readCerts(t, f2.Server)[1].Raw, interDER) {
-		t.Error("server.pem bundles another intermediate than intermediate.pem")
-	}
 }
 
 func TestEnsure_NoHostsIsAnErrorNotAPanic(t *testing.T) {
@@ -184,7 +182,7 @@ func TestEnsure_NoHostsIsAnErrorNotAPanic(t *testing.T) {
 	var err error
 	panicked := func() (p any) {
 		defer func() { p = recover() }()
-		_, err = Ensure(t.TempDir(), "Signet", nil)
+		_, err = Ensure(t.TempDir(), "Signet", nil, RSA2048)
 		return nil
 	}()
 	if panicked != nil {
@@ -192,5 +190,25 @@ func TestEnsure_NoHostsIsAnErrorNotAPanic(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("Ensure with no hosts succeeded, want an error")
+	}
+}
+
+func TestEnsure_ECDSAKeepsItsTypeAndRefusesAnother(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, err := Ensure(dir, "Signet", []string{"127.0.0.1"}, ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := readCerts(t, f.Intermediate)[0]
+	if inter.PublicKeyAlgorithm != x509.ECDSA || inter.SignatureAlgorithm != x509.ECDSAWithSHA256 {
+		t.Errorf("intermediate is %v signed with %v, want ECDSA P-256 signed with ECDSA-SHA256", inter.PublicKeyAlgorithm, inter.SignatureAlgorithm)
+	}
+	verifyServer(t, f, "127.0.0.1")
+	if _, err := Ensure(dir, "Signet", []string{"127.0.0.1"}, ""); err != nil {
+		t.Errorf("Ensure without a type on an ECDSA dir: %v, want it to keep ECDSA", err)
+	}
+	if _, err := Ensure(dir, "Signet", []string{"127.0.0.1"}, RSA2048); err == nil || !strings.Contains(err.Error(), "another --state-dir") {
+		t.Errorf("Ensure(rsa-2048) on an ECDSA dir: %v, want a refusal naming --state-dir", err)
 	}
 }

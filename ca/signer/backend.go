@@ -1,4 +1,19 @@
-package ca
+// Package signer holds the CA keys and is the only way to use them. Every
+// signature goes through one recorded sequence, Boulder's order:
+//
+//  1. Prepare: complete the template (one serial generator), sign a twin
+//     with a throwaway lint key of the same algorithm, and lint it. No
+//     database, no CA key.
+//  2. Reserve: record the serial and the to-be-signed certificate, with its
+//     audit event, in the caller's transaction, which commits before 3.
+//  3. Sign: the CA key signs outside any transaction, and the signed
+//     certificate's TBS must equal the one recorded and linted.
+//  4. Settle: the caller stores the result (issued) or, when something
+//     failed after signing, records it as never delivered.
+//
+// A process that dies between 2 and 4 leaves an open reservation that
+// recovery marks abandoned: no signature goes unrecorded.
+package signer
 
 import (
 	"bytes"
@@ -17,10 +32,10 @@ import (
 	"go.step.sm/crypto/pemutil"
 )
 
-// SignerConfig says where the issuing CA's certificate chain and key live.
-// Moving the key into a PKCS#11 HSM or a cloud KMS changes KMS and Key, not
-// code: both are go.step.sm/crypto/kms URIs.
-type SignerConfig struct {
+// Config says where a CA's certificate chain and key live. Moving the key
+// into a PKCS#11 HSM or a cloud KMS changes KMS and Key, not code: both are
+// go.step.sm/crypto/kms URIs.
+type Config struct {
 	// CAS is the smallstep cas/apiv1 backend type; "" means softcas.
 	CAS string `json:"cas,omitempty"`
 	// Chain is a PEM file: the issuing (intermediate) certificate first.
@@ -33,23 +48,28 @@ type SignerConfig struct {
 	Key string `json:"key"`
 }
 
-// Signer signs certificates through a smallstep CAS backend and knows the
-// chain it signs under.
+// Linter checks a to-be-signed certificate before the CA key signs it
+// (ca/lint implements it with zlint). An error refuses the signature.
+type Linter interface {
+	Subscriber(der []byte) error
+	Infrastructure(der []byte) error
+}
+
+// Signer is one CA: its chain and its key behind a smallstep CAS backend.
+// The key is reachable only through Prepare, Reserve and Sign.
 type Signer struct {
 	cas   casapi.CertificateAuthorityService
 	chain []*x509.Certificate
-	// IssuerID names the issuing CA in URLs and rows: hex of the first 8
-	// bytes of SHA-256 over its SubjectPublicKeyInfo, stable across
-	// re-issued CA certificates with the same key.
-	IssuerID string
-	key      crypto.Signer
+	id    string
+	lint  Linter
+	twin  *lintTwin
 	// km is kept so that Close can end an HSM session.
 	km kmsapi.KeyManager
 }
 
-// NewSigner loads the chain and the key and refuses a key that does not
-// match the issuing certificate.
-func NewSigner(ctx context.Context, cfg SignerConfig) (*Signer, error) {
+// New loads the chain and the key through KMS and refuses a key that does
+// not match the issuing certificate.
+func New(ctx context.Context, cfg Config, lint Linter) (*Signer, error) {
 	if cfg.Chain == "" || cfg.Key == "" {
 		return nil, fmt.Errorf("signer: chain and key are both required")
 	}
@@ -66,7 +86,7 @@ func NewSigner(ctx context.Context, cfg SignerConfig) (*Signer, error) {
 		km.Close()
 		return nil, fmt.Errorf("signer: key %q: %w", cfg.Key, err)
 	}
-	s, err := newSigner(ctx, cfg.CAS, chain, key)
+	s, err := newSigner(ctx, cfg.CAS, chain, key, lint)
 	if err != nil {
 		km.Close()
 		return nil, err
@@ -83,9 +103,12 @@ func (s *Signer) Close() error {
 	return s.km.Close()
 }
 
-func newSigner(ctx context.Context, casType string, chain []*x509.Certificate, key crypto.Signer) (*Signer, error) {
+func newSigner(ctx context.Context, casType string, chain []*x509.Certificate, key crypto.Signer, lint Linter) (*Signer, error) {
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("signer: empty certificate chain")
+	}
+	if lint == nil {
+		return nil, fmt.Errorf("signer: a linter is required: nothing is signed unlinted")
 	}
 	want, err := x509.MarshalPKIXPublicKey(chain[0].PublicKey)
 	if err != nil {
@@ -101,59 +124,30 @@ func newSigner(ctx context.Context, casType string, chain []*x509.Certificate, k
 	if !chain[0].IsCA || chain[0].KeyUsage&x509.KeyUsageCertSign == 0 {
 		return nil, fmt.Errorf("signer: %q is not a CA certificate allowed to sign certificates", chain[0].Subject)
 	}
+	twin, err := newLintTwin(chain[0])
+	if err != nil {
+		return nil, err
+	}
 	svc, err := cas.New(ctx, casapi.Options{Type: casType, CertificateChain: chain, Signer: key})
 	if err != nil {
 		return nil, fmt.Errorf("signer: cas %q: %w", casType, err)
 	}
-	sum := sha256.Sum256(chain[0].RawSubjectPublicKeyInfo)
-	return &Signer{cas: svc, chain: chain, IssuerID: hex.EncodeToString(sum[:8]), key: key}, nil
+	return &Signer{cas: svc, chain: chain, id: IssuerID(chain[0]), lint: lint, twin: twin}, nil
 }
+
+// IssuerID names a CA in URLs and rows: hex of the first 8 bytes of SHA-256
+// over its SubjectPublicKeyInfo, stable across re-issued CA certificates
+// with the same key.
+func IssuerID(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ID is IssuerID of this CA.
+func (s *Signer) ID() string { return s.id }
 
 // Chain returns the issuing chain, intermediate first.
 func (s *Signer) Chain() []*x509.Certificate { return s.chain }
 
 // Issuer returns the issuing CA certificate.
 func (s *Signer) Issuer() *x509.Certificate { return s.chain[0] }
-
-// Key returns the CA's signing key for CRL and OCSP-signer issuance.
-func (s *Signer) Key() crypto.Signer { return s.key }
-
-// sign issues tmpl through the CAS backend. Validity and serial are
-// already in tmpl; the backend only signs.
-func (s *Signer) sign(tmpl *x509.Certificate, csr *x509.CertificateRequest, requestID string) (*x509.Certificate, error) {
-	resp, err := s.cas.CreateCertificate(&casapi.CreateCertificateRequest{
-		Template:  tmpl,
-		CSR:       csr,
-		Lifetime:  tmpl.NotAfter.Sub(tmpl.NotBefore),
-		RequestID: requestID,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
-	}
-	return resp.Certificate, nil
-}
-
-// CreateCRL signs a revocation list through the CAS backend, for backends
-// that can (softcas can; a managed cloud CA publishes its own).
-func (s *Signer) CreateCRL(rl *x509.RevocationList) ([]byte, error) {
-	crlCAS, ok := s.cas.(casapi.CertificateAuthorityCRLGenerator)
-	if !ok {
-		return nil, fmt.Errorf("signer: CAS backend %T cannot sign CRLs", s.cas)
-	}
-	resp, err := crlCAS.CreateCRL(&casapi.CreateCRLRequest{RevocationList: rl})
-	if err != nil {
-		return nil, fmt.Errorf("signer: create CRL: %w", err)
-	}
-	return resp.CRL, nil
-}
-
-// SignTemplate issues a certificate for infrastructure the CA itself runs,
-// such as the delegated OCSP signer; subscriber certificates go through
-// the life cycle in Authority instead. tmpl must carry its public key,
-// serial and validity.
-func (s *Signer) SignTemplate(tmpl *x509.Certificate) (*x509.Certificate, error) {
-	if tmpl.PublicKey == nil || tmpl.SerialNumber == nil || !tmpl.NotAfter.After(tmpl.NotBefore) {
-		return nil, fmt.Errorf("signer: template needs a public key, a serial and a validity")
-	}
-	return s.sign(tmpl, nil, "")
-}

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/signet-ca/signet/ca/adminca"
-	"github.com/signet-ca/signet/server"
+	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/store"
 )
 
 // adminCertCmd issues a staff client certificate from the admin CA:
@@ -26,23 +29,43 @@ func adminCertCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var admin *adminca.CA
-	var err error
-	switch {
-	case *dev == (*config != ""):
+	if *dev == (*config != "") {
 		return errors.New("give exactly one of --dev or --config FILE")
-	case *dev:
-		admin, err = adminca.Ensure(*stateDir, devOrg)
-	default:
-		var cfg *server.Config
-		if cfg, err = server.LoadConfig(*config); err == nil {
-			admin, err = adminca.Load(cfg.AdminCA.Cert, cfg.AdminCA.Key)
-		}
 	}
+	// The staff certificate is recorded in the signature ledger before the
+	// admin CA key signs it, so the command needs the database.
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg, cleanup, err := loadConfig(ctx, &flags{dev: *dev, stateDir: *stateDir, config: *config}, log)
 	if err != nil {
 		return err
 	}
-	cert, key, err := admin.Issue(*role, *name, *validity)
+	defer cleanup()
+	if cfg.AdminCA.Cert == "" {
+		return errors.New("the configuration names no adminCA: set adminCA.cert and adminCA.key")
+	}
+	if err := store.MigrateUp(cfg.DatabaseURL); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	linter, err := lint.New()
+	if err != nil {
+		return err
+	}
+	admin, err := adminca.Load(ctx, adminca.FileConfig(cfg.AdminCA.Cert, cfg.AdminCA.Key), linter)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	actor := "signetd admin-cert"
+	if u := os.Getenv("USER"); u != "" {
+		actor += " (" + u + ")"
+	}
+	cert, key, err := admin.Issue(ctx, db, actor, *role, *name, *validity)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store/devcluster"
 )
@@ -59,7 +60,7 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 			}
 		}
 	}
-	files, err := devca.Ensure(dir, devOrg, []string{"127.0.0.1", "localhost"})
+	files, err := devca.Ensure(dir, devOrg, []string{"127.0.0.1", "localhost"}, f.devCAKey)
 	if err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("dev CA: %w", err)
@@ -73,18 +74,19 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 		Audience: "signet-dev", Organization: devOrg, DatabaseURL: dbURL,
 		GRPCAddr: pick(f.grpcAddr, devGRPCAddr), HTTPAddr: pick(f.httpAddr, devHTTPAddr),
 		SubjectKeyFile: subjectKey,
-		Signer:         ca.SignerConfig{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
+		Signer:         signer.Config{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
 		DevProviders:   true,
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
 	cfg.AdminAddr = pick(f.adminAddr, devAdminAddr)
-	if err := ensureDevAdmins(dir); err != nil {
+	if err := adminca.Ensure(dir, devOrg); err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("dev admin CA: %w", err)
 	}
 	cfg.AdminCA.Cert, cfg.AdminCA.Key = adminca.Files(dir)
 	cfg.CRLBaseURL = "http://" + cfg.HTTPAddr + "/crl"
 	cfg.OCSPURL = "http://" + cfg.HTTPAddr + "/ocsp"
+	cfg.IssuerURL = "http://" + cfg.HTTPAddr + "/ca/issuer.crt"
 	cfg.Profiles = ca.DefaultProfiles()
 	if f.validity != "" {
 		v, err := ca.ParseValidity(f.validity)
@@ -119,10 +121,11 @@ func ensureSubjectKey(path string) error {
 	return os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600)
 }
 
-// ensureDevAdmins creates the admin CA and one auditor and one operator
-// identity in the state dir, so that the admin API can be tried at once.
-func ensureDevAdmins(dir string) error {
-	admin, err := adminca.Ensure(dir, devOrg)
+// ensureDevAdmins issues one auditor and one operator identity into the
+// state dir, once, so that the admin API can be tried at once. They are
+// recorded in the signature ledger like any staff certificate.
+func ensureDevAdmins(ctx context.Context, stateDir string, b *server.Built) error {
+	dir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func ensureDevAdmins(dir string) error {
 		if _, err := os.Stat(filepath.Join(dir, "admin-"+role+".pem")); err == nil {
 			continue
 		}
-		cert, key, err := admin.Issue(role, "dev-"+role, 365*24*time.Hour)
+		cert, key, err := b.AdminCA.Issue(ctx, b.DB, "signetd --dev", role, "dev-"+role, 365*24*time.Hour)
 		if err != nil {
 			return err
 		}

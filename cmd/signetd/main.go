@@ -37,6 +37,8 @@ type flags struct {
 	httpAddr  string
 	adminAddr string
 	logLevel  string
+	devCAKey  string
+	recover   time.Duration
 }
 
 func parseFlags(name string, args []string) (*flags, []string, error) {
@@ -50,6 +52,8 @@ func parseFlags(name string, args []string) (*flags, []string, error) {
 	fs.StringVar(&f.httpAddr, "http-addr", "", "override the HTTP listen address (dev default 127.0.0.1:9080)")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "override the admin API listen address (dev default 127.0.0.1:9444)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&f.recover, "recover-after", 0, "how long a recorded but unsettled signature may stay open before it is marked abandoned (default 2m; overrides signatureRecoveryAfter)")
+	fs.StringVar(&f.devCAKey, "dev-ca-key", "", "dev mode: the dev CA's key type when it is first made, rsa-2048 (default, the NPKI norm) or ecdsa-p256; a state dir keeps its type")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -93,12 +97,20 @@ func run(args []string) error {
 		return err
 	}
 	defer cleanup()
+	if f.recover > 0 {
+		cfg.SignatureRecoveryAfter = server.Duration(f.recover)
+	}
 
 	b, err := server.Build(ctx, cfg, time.Now, log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if f.dev {
+		if err := ensureDevAdmins(ctx, f.stateDir, b); err != nil {
+			return fmt.Errorf("dev admin identities: %w", err)
+		}
+	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
@@ -115,7 +127,7 @@ func run(args []string) error {
 		}
 		adminAddr = l.Admin.Addr().String()
 	}
-	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr, "issuer", b.Authority.Signer().IssuerID)
+	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr, "issuer", b.Authority.Signer().ID())
 	if f.dev {
 		printDevBanner(f.stateDir, grpcLis.Addr().String(), httpLis.Addr().String(), adminAddr)
 	}

@@ -1,8 +1,9 @@
-package ca
+package signer
 
 // Moving the CA key into an HSM must be a configuration change: the same
-// NewSigner, the same issuance path (smallstep softcas), only SignerConfig.KMS
-// and SignerConfig.Key differ. This test proves it against SoftHSM2.
+// New, the same recorded path (Prepare, Reserve, Sign through smallstep
+// softcas), only Config.KMS and Config.Key differ. This test proves it
+// against SoftHSM2.
 //
 // Requirements (otherwise the test skips): cgo, and the Debian package
 // softhsm2 (pulls in libsofthsm2, which ships the module
@@ -31,6 +32,11 @@ import (
 
 	"go.step.sm/crypto/kms"
 	kmsapi "go.step.sm/crypto/kms/apiv1"
+	// Package ca registers the PKCS#11 key manager for the server
+	// (ca/kms_backends.go); this package's tests register it themselves.
+	_ "go.step.sm/crypto/kms/pkcs11"
+
+	"github.com/signet-ca/signet/store/storetest"
 )
 
 // pkcs11SoftHSMModules are where distributions put the SoftHSM2 module.
@@ -49,7 +55,7 @@ const (
 	pkcs11TestSOPIN = "5678"
 )
 
-func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
+func TestNew_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 	module := ""
 	for _, p := range pkcs11SoftHSMModules {
 		if _, err := os.Stat(p); err == nil {
@@ -92,8 +98,8 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 	kmsURI := "pkcs11:module-path=" + module + ";token=" + pkcs11TestToken + "?pin-value=" + pkcs11TestPIN
 
 	// Generate the CA keys inside the token. This KMS handle is closed
-	// before NewSigner runs, so NewSigner must find the keys in the token
-	// itself, not in anything this process still holds.
+	// before New runs, so New must find the keys in the token itself, not
+	// in anything this process still holds.
 	keys := []struct {
 		name string
 		uri  string
@@ -149,6 +155,8 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lint := newLinter(t)
+	db, _ := storetest.Open(t)
 
 	for i, k := range keys {
 		t.Run(k.name, func(t *testing.T) {
@@ -183,27 +191,26 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 			}
 
 			// The configuration change: KMS and Key are PKCS#11 URIs.
-			s, err := NewSigner(ctx, SignerConfig{Chain: chainPath, KMS: kmsURI, Key: k.uri})
+			s, err := New(ctx, Config{Chain: chainPath, KMS: kmsURI, Key: k.uri}, lint)
 			if err != nil {
-				t.Fatalf("NewSigner: %v", err)
+				t.Fatalf("New: %v", err)
 			}
 			t.Cleanup(func() { s.Close() })
-			switch s.Key().(type) {
+			switch key := caKey(t, s); key.(type) {
 			case *ecdsa.PrivateKey, *rsa.PrivateKey, ed25519.PrivateKey:
-				t.Fatalf("signer key is an in-memory %T, want a PKCS#11 handle", s.Key())
+				t.Fatalf("signer key is an in-memory %T, want a PKCS#11 handle", key)
 			}
 			if !bytes.Equal(s.Issuer().Raw, inter.Raw) || len(s.Chain()) != 2 {
 				t.Fatalf("signer chain: issuer %q, %d certificates", s.Issuer().Subject, len(s.Chain()))
 			}
 
-			// Issue a leaf through the real issuance path (softcas).
+			// Issue a subscriber certificate through the recorded path.
 			leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				t.Fatal(err)
 			}
 			csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-				Subject:  pkix.Name{CommonName: "hsm-leaf.example"},
-				DNSNames: []string{"hsm-leaf.example"},
+				Subject: pkix.Name{CommonName: subscriberCN},
 			}, leafKey)
 			if err != nil {
 				t.Fatal(err)
@@ -212,19 +219,23 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tmpl := &x509.Certificate{
-				SerialNumber: big.NewInt(4242),
-				Subject:      csr.Subject,
-				DNSNames:     csr.DNSNames,
-				PublicKey:    csr.PublicKey,
-				NotBefore:    now.Add(-time.Minute),
-				NotAfter:     now.Add(time.Hour),
-				KeyUsage:     x509.KeyUsageDigitalSignature,
-				ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			}
-			leaf, err := s.sign(tmpl, csr, "pkcs11-test-"+k.name)
+			// Under a day, so within the test intermediate's twelve hours.
+			tmpl := subscriberTemplate(t)
+			tmpl.PublicKey = csr.PublicKey
+			tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Minute).Truncate(time.Second), now.Add(time.Hour).Truncate(time.Second)
+			p, err := s.Prepare(Subscriber, tmpl, csr)
 			if err != nil {
-				t.Fatalf("sign: %v", err)
+				t.Fatalf("Prepare: %v", err)
+			}
+			if err := s.Reserve(ctx, db, p, Reason{Purpose: "issue", RequestID: "pkcs11-test-" + k.name, Actor: "test"}, now); err != nil {
+				t.Fatalf("Reserve: %v", err)
+			}
+			leaf, err := s.Sign(p)
+			if err != nil {
+				t.Fatalf("Sign: %v", err)
+			}
+			if !bytes.Equal(leaf.RawTBSCertificate, p.TBS) {
+				t.Fatal("the HSM signed another TBS than the one linted and recorded")
 			}
 			if err := leaf.CheckSignatureFrom(inter); err != nil {
 				t.Fatalf("leaf not signed by the HSM key: %v", err)
@@ -233,10 +244,9 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 			roots.AddCert(root)
 			inters.AddCert(inter)
 			if _, err := leaf.Verify(x509.VerifyOptions{
-				DNSName:       "hsm-leaf.example",
 				Roots:         roots,
 				Intermediates: inters,
-				KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+				KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 				CurrentTime:   now,
 			}); err != nil {
 				t.Fatalf("leaf does not verify against root+intermediate: %v", err)
@@ -250,7 +260,7 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 				t.Fatal("leaf certifies the wrong public key")
 			}
 			t.Logf("issued %q (sig %s) under %q via %s, issuer id %s",
-				leaf.Subject.CommonName, leaf.SignatureAlgorithm, inter.Subject.CommonName, k.uri, s.IssuerID)
+				leaf.Subject.CommonName, leaf.SignatureAlgorithm, inter.Subject.CommonName, k.uri, s.ID())
 		})
 	}
 
@@ -259,9 +269,9 @@ func TestSigner_PKCS11KeyIsAConfigurationChange(t *testing.T) {
 		if _, err := os.Stat(chainPath); err != nil {
 			t.Skip("ECDSA subtest did not write its chain")
 		}
-		_, err := NewSigner(ctx, SignerConfig{Chain: chainPath, KMS: kmsURI, Key: "pkcs11:id=dead;object=not-there"})
+		_, err := New(ctx, Config{Chain: chainPath, KMS: kmsURI, Key: "pkcs11:id=dead;object=not-there"}, lint)
 		if err == nil {
-			t.Fatal("NewSigner succeeded with a key that is not in the token")
+			t.Fatal("New succeeded with a key that is not in the token")
 		}
 		t.Logf("refused as expected: %v", err)
 	})

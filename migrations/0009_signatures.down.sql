@@ -1,0 +1,2 @@
+DROP TABLE delegated_keys;
+DROP TABLE signatures;

@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Signature is one row of the signature ledger (migration 0009): a
+// signature a CA key is about to make or has made.
+type Signature struct {
+	ID         int64
+	IssuerID   string
+	Kind       string // subscriber, ocsp_responder, audit_signer, staff, crl
+	Serial     string // certificates
+	CRLNumber  int64  // CRLs
+	Purpose    string
+	RequestID  string
+	SubjectRef string
+	// Actor is who asked, for the audit event; the ledger row does not keep it.
+	Actor      string
+	TBS        []byte
+	TBSSHA256  []byte
+	State      string // reserved, issued, undelivered, abandoned
+	Outcome    string
+	DER        []byte
+	ReservedAt time.Time
+	SettledAt  *time.Time
+}
+
+// Ledger states.
+const (
+	SigReserved    = "reserved"
+	SigIssued      = "issued"
+	SigUndelivered = "undelivered"
+	SigAbandoned   = "abandoned"
+)
+
+// ReserveSignature records a signature about to be made, with its audit
+// event, in the caller's transaction.
+func (t *Tx) ReserveSignature(ctx context.Context, s *Signature) error {
+	err := t.tx.QueryRow(ctx, `INSERT INTO signatures (issuer_id, kind, serial, crl_number, purpose, request_id,
+		subject_ref, tbs, tbs_sha256, state, reserved_at)
+		VALUES ($1, $2, nullif($3, ''), nullif($4, 0), $5, nullif($6, ''), nullif($7, ''), $8, $9, 'reserved', $10)
+		RETURNING id`,
+		s.IssuerID, s.Kind, s.Serial, s.CRLNumber, s.Purpose, s.RequestID, s.SubjectRef, s.TBS, s.TBSSHA256,
+		s.ReservedAt).Scan(&s.ID)
+	if err != nil {
+		return err
+	}
+	s.State = SigReserved
+	return t.AppendAudit(ctx, &AuditEvent{
+		At: s.ReservedAt, Actor: s.Actor, Action: "sign", Outcome: "ok", Serial: s.Serial,
+		SubjectRef: s.SubjectRef, RequestID: s.RequestID, Details: s.details(),
+	})
+}
+
+func (s *Signature) details() map[string]any {
+	d := map[string]any{"ledger_id": s.ID, "kind": s.Kind, "issuer": s.IssuerID, "purpose": s.Purpose,
+		"tbs_sha256": hex.EncodeToString(s.TBSSHA256)}
+	if s.CRLNumber != 0 {
+		d["crl_number"] = s.CRLNumber
+	}
+	return d
+}
+
+// ReserveSignature records a signature in a transaction of its own, for
+// signatures that change no other state (delegated certificates).
+func (db *DB) ReserveSignature(ctx context.Context, s *Signature) error {
+	return db.InTx(ctx, func(tx *Tx) error { return tx.ReserveSignature(ctx, s) })
+}
+
+// SettleSignature closes a reservation: issued with the signed DER, or
+// undelivered (signed, then something failed: der is what was signed) or
+// abandoned, with the outcome in words. Only an open reservation can be
+// settled. Undelivered and abandoned rows get an audit event here; an
+// issued one is audited by the state change that delivers it.
+func (t *Tx) SettleSignature(ctx context.Context, id int64, state string, der []byte, outcome string, at time.Time) error {
+	var s Signature
+	err := t.tx.QueryRow(ctx, `UPDATE signatures SET state = $2, der = $3, outcome = $4, settled_at = $5
+		WHERE id = $1 AND state = 'reserved'
+		RETURNING issuer_id, kind, coalesce(serial, ''), coalesce(crl_number, 0), purpose, coalesce(request_id, ''),
+			coalesce(subject_ref, ''), tbs_sha256`,
+		id, state, der, outcome, at).Scan(&s.IssuerID, &s.Kind, &s.Serial, &s.CRLNumber, &s.Purpose, &s.RequestID,
+		&s.SubjectRef, &s.TBSSHA256)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil || state == SigIssued {
+		return err
+	}
+	s.ID = id
+	d := s.details()
+	d["state"] = state
+	d["outcome"] = outcome
+	return t.AppendAudit(ctx, &AuditEvent{At: at, Actor: "signet", Action: "sign_" + state, Outcome: "ok",
+		Serial: s.Serial, SubjectRef: s.SubjectRef, RequestID: s.RequestID, Details: d})
+}
+
+// SettleSignature is Tx.SettleSignature in a transaction of its own.
+func (db *DB) SettleSignature(ctx context.Context, id int64, state string, der []byte, outcome string, at time.Time) error {
+	return db.InTx(ctx, func(tx *Tx) error { return tx.SettleSignature(ctx, id, state, der, outcome, at) })
+}
+
+// AbandonOpenSignatures marks abandoned every reservation older than
+// cutoff: the process that made it stopped between recording and settling
+// (a crash, a kill), so whether the key signed is unknown and nothing was
+// delivered. Each row gets its audit event. It returns how many.
+func (db *DB) AbandonOpenSignatures(ctx context.Context, cutoff, now time.Time, limit int) (int, error) {
+	n := 0
+	err := db.InTx(ctx, func(tx *Tx) error {
+		rows, err := tx.tx.Query(ctx, `SELECT id FROM signatures WHERE state = 'reserved' AND reserved_at < $1
+			ORDER BY reserved_at LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			err := tx.SettleSignature(ctx, id, SigAbandoned, nil,
+				"the process stopped between recording and settling: whether the key signed is unknown, and nothing was delivered", now)
+			if err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
+// SignatureFilter selects ledger rows for the admin query.
+type SignatureFilter struct {
+	IssuerID  string
+	Kind      string
+	State     string
+	From, To  time.Time // reserved_at in [From, To)
+	PageSize  int
+	PageToken string
+}
+
+const signatureColumns = `id, issuer_id, kind, coalesce(serial, ''), coalesce(crl_number, 0), purpose,
+	coalesce(request_id, ''), coalesce(subject_ref, ''), tbs_sha256, state, outcome, der, reserved_at, settled_at`
+
+// ListSignatures returns one page of the ledger, newest first by
+// (reserved_at, id), and the next page's token.
+func (db *DB) ListSignatures(ctx context.Context, f SignatureFilter) ([]*Signature, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	size, err := pageSize(f.PageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Kind != "" && !slices.Contains([]string{"subscriber", "ocsp_responder", "audit_signer", "staff", "crl"}, f.Kind) {
+		return nil, "", fmt.Errorf("%w: kind %q (want subscriber, ocsp_responder, audit_signer, staff or crl)", ErrBadFilter, f.Kind)
+	}
+	if f.State != "" && !slices.Contains([]string{SigReserved, SigIssued, SigUndelivered, SigAbandoned}, f.State) {
+		return nil, "", fmt.Errorf("%w: state %q (want reserved, issued, undelivered or abandoned)", ErrBadFilter, f.State)
+	}
+	b := &sqlArgs{}
+	var conds []string
+	for _, c := range []struct{ col, v string }{{"issuer_id", f.IssuerID}, {"kind", f.Kind}, {"state", f.State}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = "+b.add(c.v))
+		}
+	}
+	if !f.From.IsZero() {
+		conds = append(conds, "reserved_at >= "+b.add(f.From))
+	}
+	if !f.To.IsZero() {
+		conds = append(conds, "reserved_at < "+b.add(f.To))
+	}
+	if f.PageToken != "" {
+		at, id, err := parseSigCursor(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		conds = append(conds, "(reserved_at, id) < ("+b.add(at)+", "+b.add(id)+")")
+	}
+	rows, err := query(ctx, db.pool, `SELECT `+signatureColumns+` FROM signatures`+where(conds)+
+		` ORDER BY reserved_at DESC, id DESC LIMIT `+b.add(size+1), b.args...)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Signature, error) {
+		var s Signature
+		err := r.Scan(&s.ID, &s.IssuerID, &s.Kind, &s.Serial, &s.CRLNumber, &s.Purpose, &s.RequestID, &s.SubjectRef,
+			&s.TBSSHA256, &s.State, &s.Outcome, &s.DER, &s.ReservedAt, &s.SettledAt)
+		return &s, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > size {
+		out = out[:size]
+		last := out[size-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte("s1|" + strconv.FormatInt(last.ReservedAt.UnixMicro(), 10) + "|" + strconv.FormatInt(last.ID, 10)))
+	}
+	return out, next, nil
+}
+
+func parseSigCursor(tok string) (time.Time, int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return time.Time{}, 0, ErrBadPageToken
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 || parts[0] != "s1" {
+		return time.Time{}, 0, ErrBadPageToken
+	}
+	us, err1 := strconv.ParseInt(parts[1], 10, 64)
+	id, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, 0, ErrBadPageToken
+	}
+	return time.UnixMicro(us), id, nil
+}
+
+// DelegatedKey is a delegated signing key's certificate and sealed key.
+type DelegatedKey struct {
+	IssuerID, Purpose, Serial string
+	CertDER, KeySealed        []byte
+	NotAfter, RotateAt        time.Time
+	CreatedAt                 time.Time
+}
+
+// CurrentDelegatedKey returns the newest delegated key of a purpose that is
+// not yet due for rotation at now.
+func (db *DB) CurrentDelegatedKey(ctx context.Context, issuerID, purpose string, now time.Time) (*DelegatedKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
+	var k DelegatedKey
+	err := db.pool.QueryRow(ctx, `SELECT issuer_id, purpose, serial, cert_der, key_sealed, not_after, rotate_at, created_at
+		FROM delegated_keys WHERE issuer_id = $1 AND purpose = $2 AND rotate_at > $3
+		ORDER BY rotate_at DESC LIMIT 1`, issuerID, purpose, now).
+		Scan(&k.IssuerID, &k.Purpose, &k.Serial, &k.CertDER, &k.KeySealed, &k.NotAfter, &k.RotateAt, &k.CreatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &k, nil
+}
+
+// InsertDelegatedKey stores a new delegated key.
+func (t *Tx) InsertDelegatedKey(ctx context.Context, k *DelegatedKey) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO delegated_keys (issuer_id, purpose, serial, cert_der, key_sealed, not_after, rotate_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, k.IssuerID, k.Purpose, k.Serial, k.CertDER, k.KeySealed, k.NotAfter, k.RotateAt, k.CreatedAt)
+	return err
+}
+
+// IssueDelegatedKey stores a delegated key and settles its ledger row as
+// issued, in one transaction.
+func (db *DB) IssueDelegatedKey(ctx context.Context, k *DelegatedKey, ledgerID int64, at time.Time) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if err := tx.InsertDelegatedKey(ctx, k); err != nil {
+			return err
+		}
+		return tx.SettleSignature(ctx, ledgerID, SigIssued, k.CertDER, "", at)
+	})
+}
