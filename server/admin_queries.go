@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
@@ -150,6 +151,28 @@ func (s *adminService) ListAuditEvents(ctx context.Context, req *signetv1.ListAu
 	resp := &signetv1.ListAuditEventsResponse{NextPageToken: next}
 	for _, ev := range events {
 		resp.Events = append(resp.Events, auditEventProto(ev))
+	}
+	return resp, nil
+}
+
+// ListSignatures answers "what did the CA keys sign in this period": the
+// signature ledger, where every signature is recorded before it is made.
+func (s *adminService) ListSignatures(ctx context.Context, req *signetv1.ListSignaturesRequest) (*signetv1.ListSignaturesResponse, error) {
+	f := store.SignatureFilter{IssuerID: req.GetIssuerId(), Kind: req.GetKind(), State: req.GetState(),
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+	f.From, f.To = timeRange(req.GetReservedAt())
+	sigs, next, err := s.db.ListSignatures(ctx, f)
+	if err != nil {
+		return nil, s.storeError(ctx, err)
+	}
+	resp := &signetv1.ListSignaturesResponse{NextPageToken: next}
+	for _, sig := range sigs {
+		resp.Signatures = append(resp.Signatures, &signetv1.Signature{
+			Id: sig.ID, IssuerId: sig.IssuerID, Kind: sig.Kind, Serial: sig.Serial, CrlNumber: sig.CRLNumber,
+			Purpose: sig.Purpose, RequestId: sig.RequestID, SubjectRef: sig.SubjectRef,
+			TbsSha256: hex.EncodeToString(sig.TBSSHA256), State: sig.State, Outcome: sig.Outcome, Der: sig.DER,
+			ReservedAt: timestamppb.New(sig.ReservedAt),
+		})
 	}
 	return resp, nil
 }

@@ -801,6 +801,296 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Next unused field number: 7
+type ListSignaturesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signing CA's issuer id; empty for every key.
+	IssuerId string `protobuf:"bytes,1,opt,name=issuer_id,json=issuerId,proto3" json:"issuer_id,omitempty"`
+	// subscriber, ocsp_responder, audit_signer, staff or crl; empty for all.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// reserved, issued, undelivered or abandoned; empty for all.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// When the signature was recorded.
+	ReservedAt    *TimeRange `protobuf:"bytes,4,opt,name=reserved_at,json=reservedAt,proto3" json:"reserved_at,omitempty"`
+	PageSize      int32      `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string     `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSignaturesRequest) Reset() {
+	*x = ListSignaturesRequest{}
+	mi := &file_signet_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSignaturesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSignaturesRequest) ProtoMessage() {}
+
+func (x *ListSignaturesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSignaturesRequest.ProtoReflect.Descriptor instead.
+func (*ListSignaturesRequest) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListSignaturesRequest) GetIssuerId() string {
+	if x != nil {
+		return x.IssuerId
+	}
+	return ""
+}
+
+func (x *ListSignaturesRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListSignaturesRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListSignaturesRequest) GetReservedAt() *TimeRange {
+	if x != nil {
+		return x.ReservedAt
+	}
+	return nil
+}
+
+func (x *ListSignaturesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSignaturesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Next unused field number: 14
+type Signature struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	IssuerId string                 `protobuf:"bytes,2,opt,name=issuer_id,json=issuerId,proto3" json:"issuer_id,omitempty"`
+	Kind     string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Lower-case hex, for certificates.
+	Serial string `protobuf:"bytes,4,opt,name=serial,proto3" json:"serial,omitempty"`
+	// For CRLs.
+	CrlNumber int64 `protobuf:"varint,5,opt,name=crl_number,json=crlNumber,proto3" json:"crl_number,omitempty"`
+	// Why it was signed: issue, renew, reissue, rotation, admin-cert:<role>, crl.
+	Purpose    string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	RequestId  string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	SubjectRef string `protobuf:"bytes,8,opt,name=subject_ref,json=subjectRef,proto3" json:"subject_ref,omitempty"`
+	// SHA-256 of the to-be-signed certificate (or of a CRL's inputs), hex.
+	TbsSha256 string `protobuf:"bytes,9,opt,name=tbs_sha256,json=tbsSha256,proto3" json:"tbs_sha256,omitempty"`
+	State     string `protobuf:"bytes,10,opt,name=state,proto3" json:"state,omitempty"`
+	// Why it is undelivered or abandoned.
+	Outcome string `protobuf:"bytes,11,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// What was signed, when known.
+	Der           []byte                 `protobuf:"bytes,12,opt,name=der,proto3" json:"der,omitempty"`
+	ReservedAt    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=reserved_at,json=reservedAt,proto3" json:"reserved_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signature) Reset() {
+	*x = Signature{}
+	mi := &file_signet_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signature) ProtoMessage() {}
+
+func (x *Signature) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signature.ProtoReflect.Descriptor instead.
+func (*Signature) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Signature) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Signature) GetIssuerId() string {
+	if x != nil {
+		return x.IssuerId
+	}
+	return ""
+}
+
+func (x *Signature) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Signature) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *Signature) GetCrlNumber() int64 {
+	if x != nil {
+		return x.CrlNumber
+	}
+	return 0
+}
+
+func (x *Signature) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Signature) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Signature) GetSubjectRef() string {
+	if x != nil {
+		return x.SubjectRef
+	}
+	return ""
+}
+
+func (x *Signature) GetTbsSha256() string {
+	if x != nil {
+		return x.TbsSha256
+	}
+	return ""
+}
+
+func (x *Signature) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Signature) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Signature) GetDer() []byte {
+	if x != nil {
+		return x.Der
+	}
+	return nil
+}
+
+func (x *Signature) GetReservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReservedAt
+	}
+	return nil
+}
+
+// Next unused field number: 3
+type ListSignaturesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first by reservation time (ties by id).
+	Signatures    []*Signature `protobuf:"bytes,1,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	NextPageToken string       `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSignaturesResponse) Reset() {
+	*x = ListSignaturesResponse{}
+	mi := &file_signet_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSignaturesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSignaturesResponse) ProtoMessage() {}
+
+func (x *ListSignaturesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSignaturesResponse.ProtoReflect.Descriptor instead.
+func (*ListSignaturesResponse) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListSignaturesResponse) GetSignatures() []*Signature {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
+func (x *ListSignaturesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Next unused field number: 2
 type GetStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -811,7 +1101,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_signet_v1_admin_proto_msgTypes[9]
+	mi := &file_signet_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +1113,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[9]
+	mi := &file_signet_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1126,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetStatsRequest) GetDays() *TimeRange {
@@ -857,7 +1147,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_signet_v1_admin_proto_msgTypes[10]
+	mi := &file_signet_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1159,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[10]
+	mi := &file_signet_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1172,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetStatsResponse) GetCounts() []*StatusCount {
@@ -911,7 +1201,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_signet_v1_admin_proto_msgTypes[11]
+	mi := &file_signet_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1213,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[11]
+	mi := &file_signet_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1226,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StatusCount) GetProfile() string {
@@ -975,7 +1265,7 @@ type DayCount struct {
 
 func (x *DayCount) Reset() {
 	*x = DayCount{}
-	mi := &file_signet_v1_admin_proto_msgTypes[12]
+	mi := &file_signet_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1277,7 @@ func (x *DayCount) String() string {
 func (*DayCount) ProtoMessage() {}
 
 func (x *DayCount) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[12]
+	mi := &file_signet_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1290,7 @@ func (x *DayCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DayCount.ProtoReflect.Descriptor instead.
 func (*DayCount) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DayCount) GetDay() string {
@@ -1050,7 +1340,7 @@ type VerifyAuditLogRequest struct {
 
 func (x *VerifyAuditLogRequest) Reset() {
 	*x = VerifyAuditLogRequest{}
-	mi := &file_signet_v1_admin_proto_msgTypes[13]
+	mi := &file_signet_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1352,7 @@ func (x *VerifyAuditLogRequest) String() string {
 func (*VerifyAuditLogRequest) ProtoMessage() {}
 
 func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[13]
+	mi := &file_signet_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1365,7 @@ func (x *VerifyAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyAuditLogRequest) GetFromSeq() int64 {
@@ -1110,7 +1400,7 @@ type VerifyAuditLogResponse struct {
 
 func (x *VerifyAuditLogResponse) Reset() {
 	*x = VerifyAuditLogResponse{}
-	mi := &file_signet_v1_admin_proto_msgTypes[14]
+	mi := &file_signet_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1412,7 @@ func (x *VerifyAuditLogResponse) String() string {
 func (*VerifyAuditLogResponse) ProtoMessage() {}
 
 func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[14]
+	mi := &file_signet_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1425,7 @@ func (x *VerifyAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyAuditLogResponse) GetOk() bool {
@@ -1201,7 +1491,7 @@ type AdminRevokeCertificateRequest struct {
 
 func (x *AdminRevokeCertificateRequest) Reset() {
 	*x = AdminRevokeCertificateRequest{}
-	mi := &file_signet_v1_admin_proto_msgTypes[15]
+	mi := &file_signet_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1503,7 @@ func (x *AdminRevokeCertificateRequest) String() string {
 func (*AdminRevokeCertificateRequest) ProtoMessage() {}
 
 func (x *AdminRevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[15]
+	mi := &file_signet_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1516,7 @@ func (x *AdminRevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*AdminRevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AdminRevokeCertificateRequest) GetRequestId() string {
@@ -1267,7 +1557,7 @@ type AdminRevokeCertificateResponse struct {
 
 func (x *AdminRevokeCertificateResponse) Reset() {
 	*x = AdminRevokeCertificateResponse{}
-	mi := &file_signet_v1_admin_proto_msgTypes[16]
+	mi := &file_signet_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1569,7 @@ func (x *AdminRevokeCertificateResponse) String() string {
 func (*AdminRevokeCertificateResponse) ProtoMessage() {}
 
 func (x *AdminRevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[16]
+	mi := &file_signet_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1582,7 @@ func (x *AdminRevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*AdminRevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AdminRevokeCertificateResponse) GetCertificate() *Certificate {
@@ -1314,7 +1604,7 @@ type AdminSuspendCertificateRequest struct {
 
 func (x *AdminSuspendCertificateRequest) Reset() {
 	*x = AdminSuspendCertificateRequest{}
-	mi := &file_signet_v1_admin_proto_msgTypes[17]
+	mi := &file_signet_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1616,7 @@ func (x *AdminSuspendCertificateRequest) String() string {
 func (*AdminSuspendCertificateRequest) ProtoMessage() {}
 
 func (x *AdminSuspendCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[17]
+	mi := &file_signet_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1629,7 @@ func (x *AdminSuspendCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSuspendCertificateRequest.ProtoReflect.Descriptor instead.
 func (*AdminSuspendCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AdminSuspendCertificateRequest) GetRequestId() string {
@@ -1373,7 +1663,7 @@ type AdminSuspendCertificateResponse struct {
 
 func (x *AdminSuspendCertificateResponse) Reset() {
 	*x = AdminSuspendCertificateResponse{}
-	mi := &file_signet_v1_admin_proto_msgTypes[18]
+	mi := &file_signet_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1675,7 @@ func (x *AdminSuspendCertificateResponse) String() string {
 func (*AdminSuspendCertificateResponse) ProtoMessage() {}
 
 func (x *AdminSuspendCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[18]
+	mi := &file_signet_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1688,7 @@ func (x *AdminSuspendCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminSuspendCertificateResponse.ProtoReflect.Descriptor instead.
 func (*AdminSuspendCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AdminSuspendCertificateResponse) GetCertificate() *Certificate {
@@ -1420,7 +1710,7 @@ type AdminResumeCertificateRequest struct {
 
 func (x *AdminResumeCertificateRequest) Reset() {
 	*x = AdminResumeCertificateRequest{}
-	mi := &file_signet_v1_admin_proto_msgTypes[19]
+	mi := &file_signet_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1722,7 @@ func (x *AdminResumeCertificateRequest) String() string {
 func (*AdminResumeCertificateRequest) ProtoMessage() {}
 
 func (x *AdminResumeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[19]
+	mi := &file_signet_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1735,7 @@ func (x *AdminResumeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminResumeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*AdminResumeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AdminResumeCertificateRequest) GetRequestId() string {
@@ -1479,7 +1769,7 @@ type AdminResumeCertificateResponse struct {
 
 func (x *AdminResumeCertificateResponse) Reset() {
 	*x = AdminResumeCertificateResponse{}
-	mi := &file_signet_v1_admin_proto_msgTypes[20]
+	mi := &file_signet_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1781,7 @@ func (x *AdminResumeCertificateResponse) String() string {
 func (*AdminResumeCertificateResponse) ProtoMessage() {}
 
 func (x *AdminResumeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signet_v1_admin_proto_msgTypes[20]
+	mi := &file_signet_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1794,7 @@ func (x *AdminResumeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminResumeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*AdminResumeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signet_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AdminResumeCertificateResponse) GetCertificate() *Certificate {
@@ -1592,6 +1882,40 @@ const file_signet_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\t \x01(\tR\tpageToken\"p\n" +
 	"\x17ListAuditEventsResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.signet.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd1\x01\n" +
+	"\x15ListSignaturesRequest\x12\x1b\n" +
+	"\tissuer_id\x18\x01 \x01(\tR\bissuerId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x125\n" +
+	"\vreserved_at\x18\x04 \x01(\v2\x14.signet.v1.TimeRangeR\n" +
+	"reservedAt\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"\xfb\x02\n" +
+	"\tSignature\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
+	"\tissuer_id\x18\x02 \x01(\tR\bissuerId\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06serial\x18\x04 \x01(\tR\x06serial\x12\x1d\n" +
+	"\n" +
+	"crl_number\x18\x05 \x01(\x03R\tcrlNumber\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12\x1f\n" +
+	"\vsubject_ref\x18\b \x01(\tR\n" +
+	"subjectRef\x12\x1d\n" +
+	"\n" +
+	"tbs_sha256\x18\t \x01(\tR\ttbsSha256\x12\x14\n" +
+	"\x05state\x18\n" +
+	" \x01(\tR\x05state\x12\x18\n" +
+	"\aoutcome\x18\v \x01(\tR\aoutcome\x12\x10\n" +
+	"\x03der\x18\f \x01(\fR\x03der\x12;\n" +
+	"\vreserved_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reservedAt\"v\n" +
+	"\x16ListSignaturesResponse\x124\n" +
+	"\n" +
+	"signatures\x18\x01 \x03(\v2\x14.signet.v1.SignatureR\n" +
+	"signatures\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\";\n" +
 	"\x0fGetStatsRequest\x12(\n" +
 	"\x04days\x18\x01 \x01(\v2\x14.signet.v1.TimeRangeR\x04days\"k\n" +
@@ -1640,13 +1964,14 @@ const file_signet_v1_admin_proto_rawDesc = "" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\"Z\n" +
 	"\x1eAdminResumeCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate2\xa3\x06\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate2\xfa\x06\n" +
 	"\fAdminService\x12a\n" +
 	"\x12SearchCertificates\x12$.signet.v1.SearchCertificatesRequest\x1a%.signet.v1.SearchCertificatesResponse\x12j\n" +
 	"\x15GetCertificateHistory\x12'.signet.v1.GetCertificateHistoryRequest\x1a(.signet.v1.GetCertificateHistoryResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.signet.v1.ListAuditEventsRequest\x1a\".signet.v1.ListAuditEventsResponse\x12C\n" +
 	"\bGetStats\x12\x1a.signet.v1.GetStatsRequest\x1a\x1b.signet.v1.GetStatsResponse\x12U\n" +
-	"\x0eVerifyAuditLog\x12 .signet.v1.VerifyAuditLogRequest\x1a!.signet.v1.VerifyAuditLogResponse\x12m\n" +
+	"\x0eVerifyAuditLog\x12 .signet.v1.VerifyAuditLogRequest\x1a!.signet.v1.VerifyAuditLogResponse\x12U\n" +
+	"\x0eListSignatures\x12 .signet.v1.ListSignaturesRequest\x1a!.signet.v1.ListSignaturesResponse\x12m\n" +
 	"\x16AdminRevokeCertificate\x12(.signet.v1.AdminRevokeCertificateRequest\x1a).signet.v1.AdminRevokeCertificateResponse\x12p\n" +
 	"\x17AdminSuspendCertificate\x12).signet.v1.AdminSuspendCertificateRequest\x1a*.signet.v1.AdminSuspendCertificateResponse\x12m\n" +
 	"\x16AdminResumeCertificate\x12(.signet.v1.AdminResumeCertificateRequest\x1a).signet.v1.AdminResumeCertificateResponseB6Z4github.com/signet-ca/signet/proto/signet/v1;signetv1b\x06proto3"
@@ -1663,7 +1988,7 @@ func file_signet_v1_admin_proto_rawDescGZIP() []byte {
 	return file_signet_v1_admin_proto_rawDescData
 }
 
-var file_signet_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_signet_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_signet_v1_admin_proto_goTypes = []any{
 	(*TimeRange)(nil),                       // 0: signet.v1.TimeRange
 	(*SearchCertificatesRequest)(nil),       // 1: signet.v1.SearchCertificatesRequest
@@ -1674,67 +1999,75 @@ var file_signet_v1_admin_proto_goTypes = []any{
 	(*AuditEvent)(nil),                      // 6: signet.v1.AuditEvent
 	(*ListAuditEventsRequest)(nil),          // 7: signet.v1.ListAuditEventsRequest
 	(*ListAuditEventsResponse)(nil),         // 8: signet.v1.ListAuditEventsResponse
-	(*GetStatsRequest)(nil),                 // 9: signet.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),                // 10: signet.v1.GetStatsResponse
-	(*StatusCount)(nil),                     // 11: signet.v1.StatusCount
-	(*DayCount)(nil),                        // 12: signet.v1.DayCount
-	(*VerifyAuditLogRequest)(nil),           // 13: signet.v1.VerifyAuditLogRequest
-	(*VerifyAuditLogResponse)(nil),          // 14: signet.v1.VerifyAuditLogResponse
-	(*AdminRevokeCertificateRequest)(nil),   // 15: signet.v1.AdminRevokeCertificateRequest
-	(*AdminRevokeCertificateResponse)(nil),  // 16: signet.v1.AdminRevokeCertificateResponse
-	(*AdminSuspendCertificateRequest)(nil),  // 17: signet.v1.AdminSuspendCertificateRequest
-	(*AdminSuspendCertificateResponse)(nil), // 18: signet.v1.AdminSuspendCertificateResponse
-	(*AdminResumeCertificateRequest)(nil),   // 19: signet.v1.AdminResumeCertificateRequest
-	(*AdminResumeCertificateResponse)(nil),  // 20: signet.v1.AdminResumeCertificateResponse
-	(*timestamppb.Timestamp)(nil),           // 21: google.protobuf.Timestamp
-	(CertificateStatus)(0),                  // 22: signet.v1.CertificateStatus
-	(*Certificate)(nil),                     // 23: signet.v1.Certificate
-	(RevocationReason)(0),                   // 24: signet.v1.RevocationReason
+	(*ListSignaturesRequest)(nil),           // 9: signet.v1.ListSignaturesRequest
+	(*Signature)(nil),                       // 10: signet.v1.Signature
+	(*ListSignaturesResponse)(nil),          // 11: signet.v1.ListSignaturesResponse
+	(*GetStatsRequest)(nil),                 // 12: signet.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),                // 13: signet.v1.GetStatsResponse
+	(*StatusCount)(nil),                     // 14: signet.v1.StatusCount
+	(*DayCount)(nil),                        // 15: signet.v1.DayCount
+	(*VerifyAuditLogRequest)(nil),           // 16: signet.v1.VerifyAuditLogRequest
+	(*VerifyAuditLogResponse)(nil),          // 17: signet.v1.VerifyAuditLogResponse
+	(*AdminRevokeCertificateRequest)(nil),   // 18: signet.v1.AdminRevokeCertificateRequest
+	(*AdminRevokeCertificateResponse)(nil),  // 19: signet.v1.AdminRevokeCertificateResponse
+	(*AdminSuspendCertificateRequest)(nil),  // 20: signet.v1.AdminSuspendCertificateRequest
+	(*AdminSuspendCertificateResponse)(nil), // 21: signet.v1.AdminSuspendCertificateResponse
+	(*AdminResumeCertificateRequest)(nil),   // 22: signet.v1.AdminResumeCertificateRequest
+	(*AdminResumeCertificateResponse)(nil),  // 23: signet.v1.AdminResumeCertificateResponse
+	(*timestamppb.Timestamp)(nil),           // 24: google.protobuf.Timestamp
+	(CertificateStatus)(0),                  // 25: signet.v1.CertificateStatus
+	(*Certificate)(nil),                     // 26: signet.v1.Certificate
+	(RevocationReason)(0),                   // 27: signet.v1.RevocationReason
 }
 var file_signet_v1_admin_proto_depIdxs = []int32{
-	21, // 0: signet.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	21, // 1: signet.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
-	22, // 2: signet.v1.SearchCertificatesRequest.status:type_name -> signet.v1.CertificateStatus
+	24, // 0: signet.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	24, // 1: signet.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	25, // 2: signet.v1.SearchCertificatesRequest.status:type_name -> signet.v1.CertificateStatus
 	0,  // 3: signet.v1.SearchCertificatesRequest.issued:type_name -> signet.v1.TimeRange
 	0,  // 4: signet.v1.SearchCertificatesRequest.expires:type_name -> signet.v1.TimeRange
 	3,  // 5: signet.v1.SearchCertificatesResponse.certificates:type_name -> signet.v1.AdminCertificate
-	23, // 6: signet.v1.AdminCertificate.certificate:type_name -> signet.v1.Certificate
-	21, // 7: signet.v1.AdminCertificate.created_at:type_name -> google.protobuf.Timestamp
+	26, // 6: signet.v1.AdminCertificate.certificate:type_name -> signet.v1.Certificate
+	24, // 7: signet.v1.AdminCertificate.created_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: signet.v1.GetCertificateHistoryResponse.certificates:type_name -> signet.v1.AdminCertificate
 	6,  // 9: signet.v1.GetCertificateHistoryResponse.events:type_name -> signet.v1.AuditEvent
-	21, // 10: signet.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	24, // 10: signet.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
 	0,  // 11: signet.v1.ListAuditEventsRequest.at:type_name -> signet.v1.TimeRange
 	6,  // 12: signet.v1.ListAuditEventsResponse.events:type_name -> signet.v1.AuditEvent
-	0,  // 13: signet.v1.GetStatsRequest.days:type_name -> signet.v1.TimeRange
-	11, // 14: signet.v1.GetStatsResponse.counts:type_name -> signet.v1.StatusCount
-	12, // 15: signet.v1.GetStatsResponse.days:type_name -> signet.v1.DayCount
-	22, // 16: signet.v1.StatusCount.status:type_name -> signet.v1.CertificateStatus
-	21, // 17: signet.v1.VerifyAuditLogResponse.checkpoint_at:type_name -> google.protobuf.Timestamp
-	24, // 18: signet.v1.AdminRevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
-	23, // 19: signet.v1.AdminRevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	23, // 20: signet.v1.AdminSuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	23, // 21: signet.v1.AdminResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	1,  // 22: signet.v1.AdminService.SearchCertificates:input_type -> signet.v1.SearchCertificatesRequest
-	4,  // 23: signet.v1.AdminService.GetCertificateHistory:input_type -> signet.v1.GetCertificateHistoryRequest
-	7,  // 24: signet.v1.AdminService.ListAuditEvents:input_type -> signet.v1.ListAuditEventsRequest
-	9,  // 25: signet.v1.AdminService.GetStats:input_type -> signet.v1.GetStatsRequest
-	13, // 26: signet.v1.AdminService.VerifyAuditLog:input_type -> signet.v1.VerifyAuditLogRequest
-	15, // 27: signet.v1.AdminService.AdminRevokeCertificate:input_type -> signet.v1.AdminRevokeCertificateRequest
-	17, // 28: signet.v1.AdminService.AdminSuspendCertificate:input_type -> signet.v1.AdminSuspendCertificateRequest
-	19, // 29: signet.v1.AdminService.AdminResumeCertificate:input_type -> signet.v1.AdminResumeCertificateRequest
-	2,  // 30: signet.v1.AdminService.SearchCertificates:output_type -> signet.v1.SearchCertificatesResponse
-	5,  // 31: signet.v1.AdminService.GetCertificateHistory:output_type -> signet.v1.GetCertificateHistoryResponse
-	8,  // 32: signet.v1.AdminService.ListAuditEvents:output_type -> signet.v1.ListAuditEventsResponse
-	10, // 33: signet.v1.AdminService.GetStats:output_type -> signet.v1.GetStatsResponse
-	14, // 34: signet.v1.AdminService.VerifyAuditLog:output_type -> signet.v1.VerifyAuditLogResponse
-	16, // 35: signet.v1.AdminService.AdminRevokeCertificate:output_type -> signet.v1.AdminRevokeCertificateResponse
-	18, // 36: signet.v1.AdminService.AdminSuspendCertificate:output_type -> signet.v1.AdminSuspendCertificateResponse
-	20, // 37: signet.v1.AdminService.AdminResumeCertificate:output_type -> signet.v1.AdminResumeCertificateResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	0,  // 13: signet.v1.ListSignaturesRequest.reserved_at:type_name -> signet.v1.TimeRange
+	24, // 14: signet.v1.Signature.reserved_at:type_name -> google.protobuf.Timestamp
+	10, // 15: signet.v1.ListSignaturesResponse.signatures:type_name -> signet.v1.Signature
+	0,  // 16: signet.v1.GetStatsRequest.days:type_name -> signet.v1.TimeRange
+	14, // 17: signet.v1.GetStatsResponse.counts:type_name -> signet.v1.StatusCount
+	15, // 18: signet.v1.GetStatsResponse.days:type_name -> signet.v1.DayCount
+	25, // 19: signet.v1.StatusCount.status:type_name -> signet.v1.CertificateStatus
+	24, // 20: signet.v1.VerifyAuditLogResponse.checkpoint_at:type_name -> google.protobuf.Timestamp
+	27, // 21: signet.v1.AdminRevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
+	26, // 22: signet.v1.AdminRevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	26, // 23: signet.v1.AdminSuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	26, // 24: signet.v1.AdminResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	1,  // 25: signet.v1.AdminService.SearchCertificates:input_type -> signet.v1.SearchCertificatesRequest
+	4,  // 26: signet.v1.AdminService.GetCertificateHistory:input_type -> signet.v1.GetCertificateHistoryRequest
+	7,  // 27: signet.v1.AdminService.ListAuditEvents:input_type -> signet.v1.ListAuditEventsRequest
+	12, // 28: signet.v1.AdminService.GetStats:input_type -> signet.v1.GetStatsRequest
+	16, // 29: signet.v1.AdminService.VerifyAuditLog:input_type -> signet.v1.VerifyAuditLogRequest
+	9,  // 30: signet.v1.AdminService.ListSignatures:input_type -> signet.v1.ListSignaturesRequest
+	18, // 31: signet.v1.AdminService.AdminRevokeCertificate:input_type -> signet.v1.AdminRevokeCertificateRequest
+	20, // 32: signet.v1.AdminService.AdminSuspendCertificate:input_type -> signet.v1.AdminSuspendCertificateRequest
+	22, // 33: signet.v1.AdminService.AdminResumeCertificate:input_type -> signet.v1.AdminResumeCertificateRequest
+	2,  // 34: signet.v1.AdminService.SearchCertificates:output_type -> signet.v1.SearchCertificatesResponse
+	5,  // 35: signet.v1.AdminService.GetCertificateHistory:output_type -> signet.v1.GetCertificateHistoryResponse
+	8,  // 36: signet.v1.AdminService.ListAuditEvents:output_type -> signet.v1.ListAuditEventsResponse
+	13, // 37: signet.v1.AdminService.GetStats:output_type -> signet.v1.GetStatsResponse
+	17, // 38: signet.v1.AdminService.VerifyAuditLog:output_type -> signet.v1.VerifyAuditLogResponse
+	11, // 39: signet.v1.AdminService.ListSignatures:output_type -> signet.v1.ListSignaturesResponse
+	19, // 40: signet.v1.AdminService.AdminRevokeCertificate:output_type -> signet.v1.AdminRevokeCertificateResponse
+	21, // 41: signet.v1.AdminService.AdminSuspendCertificate:output_type -> signet.v1.AdminSuspendCertificateResponse
+	23, // 42: signet.v1.AdminService.AdminResumeCertificate:output_type -> signet.v1.AdminResumeCertificateResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_signet_v1_admin_proto_init() }
@@ -1749,7 +2082,7 @@ func file_signet_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signet_v1_admin_proto_rawDesc), len(file_signet_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	AdminService_ListAuditEvents_FullMethodName         = "/signet.v1.AdminService/ListAuditEvents"
 	AdminService_GetStats_FullMethodName                = "/signet.v1.AdminService/GetStats"
 	AdminService_VerifyAuditLog_FullMethodName          = "/signet.v1.AdminService/VerifyAuditLog"
+	AdminService_ListSignatures_FullMethodName          = "/signet.v1.AdminService/ListSignatures"
 	AdminService_AdminRevokeCertificate_FullMethodName  = "/signet.v1.AdminService/AdminRevokeCertificate"
 	AdminService_AdminSuspendCertificate_FullMethodName = "/signet.v1.AdminService/AdminSuspendCertificate"
 	AdminService_AdminResumeCertificate_FullMethodName  = "/signet.v1.AdminService/AdminResumeCertificate"
@@ -43,6 +44,10 @@ type AdminServiceClient interface {
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
 	VerifyAuditLog(ctx context.Context, in *VerifyAuditLogRequest, opts ...grpc.CallOption) (*VerifyAuditLogResponse, error)
+	// ListSignatures lists what the CA keys signed (the signature ledger):
+	// every certificate of every kind and every CRL, each recorded before it
+	// was signed, with what became of it.
+	ListSignatures(ctx context.Context, in *ListSignaturesRequest, opts ...grpc.CallOption) (*ListSignaturesResponse, error)
 	// Operator only.
 	AdminRevokeCertificate(ctx context.Context, in *AdminRevokeCertificateRequest, opts ...grpc.CallOption) (*AdminRevokeCertificateResponse, error)
 	AdminSuspendCertificate(ctx context.Context, in *AdminSuspendCertificateRequest, opts ...grpc.CallOption) (*AdminSuspendCertificateResponse, error)
@@ -107,6 +112,16 @@ func (c *adminServiceClient) VerifyAuditLog(ctx context.Context, in *VerifyAudit
 	return out, nil
 }
 
+func (c *adminServiceClient) ListSignatures(ctx context.Context, in *ListSignaturesRequest, opts ...grpc.CallOption) (*ListSignaturesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSignaturesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListSignatures_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) AdminRevokeCertificate(ctx context.Context, in *AdminRevokeCertificateRequest, opts ...grpc.CallOption) (*AdminRevokeCertificateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AdminRevokeCertificateResponse)
@@ -151,6 +166,10 @@ type AdminServiceServer interface {
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
 	VerifyAuditLog(context.Context, *VerifyAuditLogRequest) (*VerifyAuditLogResponse, error)
+	// ListSignatures lists what the CA keys signed (the signature ledger):
+	// every certificate of every kind and every CRL, each recorded before it
+	// was signed, with what became of it.
+	ListSignatures(context.Context, *ListSignaturesRequest) (*ListSignaturesResponse, error)
 	// Operator only.
 	AdminRevokeCertificate(context.Context, *AdminRevokeCertificateRequest) (*AdminRevokeCertificateResponse, error)
 	AdminSuspendCertificate(context.Context, *AdminSuspendCertificateRequest) (*AdminSuspendCertificateResponse, error)
@@ -179,6 +198,9 @@ func (UnimplementedAdminServiceServer) GetStats(context.Context, *GetStatsReques
 }
 func (UnimplementedAdminServiceServer) VerifyAuditLog(context.Context, *VerifyAuditLogRequest) (*VerifyAuditLogResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method VerifyAuditLog not implemented")
+}
+func (UnimplementedAdminServiceServer) ListSignatures(context.Context, *ListSignaturesRequest) (*ListSignaturesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListSignatures not implemented")
 }
 func (UnimplementedAdminServiceServer) AdminRevokeCertificate(context.Context, *AdminRevokeCertificateRequest) (*AdminRevokeCertificateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AdminRevokeCertificate not implemented")
@@ -300,6 +322,24 @@ func _AdminService_VerifyAuditLog_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListSignatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSignaturesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListSignatures(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListSignatures_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListSignatures(ctx, req.(*ListSignaturesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_AdminRevokeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AdminRevokeCertificateRequest)
 	if err := dec(in); err != nil {
@@ -380,6 +420,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyAuditLog",
 			Handler:    _AdminService_VerifyAuditLog_Handler,
+		},
+		{
+			MethodName: "ListSignatures",
+			Handler:    _AdminService_ListSignatures_Handler,
 		},
 		{
 			MethodName: "AdminRevokeCertificate",
