@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,12 +40,16 @@ type cert struct {
 }
 
 type env struct {
+	// seen is every CA signature a client was handed: certificates,
+	// CRLs and OCSP responder certificates, for checkLedger.
+	seen      seenSignatures
 	t         *testing.T
 	bin       string
 	state     string
 	home      string
 	grpcAddr  string
 	adminAddr string
+	httpAddr  string
 	pwFile    string
 }
 
@@ -61,6 +66,7 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	// 발급: enroll with validity shortened to 10 days so that renewal is open.
 	issued := e.signetJSON(append([]string{"enroll", "--profile", "personal-banking"}, identity...)...)
 	e.checkCertificate(issued)
+	e.seen.cert(e.t, "subscriber", e.readDER(issued))
 	if want := endOfDayKST(issued.NotBefore.Add(240 * time.Hour)); !issued.NotAfter.Equal(want) {
 		t.Errorf("issued notAfter %v, want 23:59:59 KST ten days on: %v", issued.NotAfter.In(kst), want)
 	}
@@ -83,6 +89,7 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	// 갱신: renew with the current key; remaining days carry over.
 	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile)
 	e.checkCertificate(renewed)
+	e.seen.cert(e.t, "subscriber", e.readDER(renewed))
 	if want := issued.NotAfter.Add(240 * time.Hour); !renewed.NotAfter.Equal(want) {
 		t.Errorf("renewed notAfter %v, want old notAfter + validity %v", renewed.NotAfter, want)
 	}
@@ -94,6 +101,7 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	// 재발급: reissue after "losing" the key keeps the notAfter.
 	reissued := e.signetJSON(append([]string{"reissue", "--profile", "personal-banking"}, identity...)...)
 	e.checkCertificate(reissued)
+	e.seen.cert(e.t, "subscriber", e.readDER(reissued))
 	if !reissued.NotAfter.Equal(renewed.NotAfter) {
 		t.Errorf("reissued notAfter %v, want the renewed %v", reissued.NotAfter, renewed.NotAfter)
 	}
@@ -111,54 +119,94 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	}
 
 	e.checkAdmin(issued, renewed, reissued)
+	if kinds := e.checkLedger(); len(e.seen.crls) == 0 || kinds["ocsp_responder"] == 0 || kinds["audit_signer"] == 0 || kinds["staff"] != 2 {
+		t.Errorf("the run saw %d CRLs and the ledger holds %v: want CRLs, an OCSP responder, an audit signer and two staff certificates", len(e.seen.crls), kinds)
+	}
 }
 
 // start builds both binaries and runs signetd --dev on free ports with its
 // own PostgreSQL cluster, as `make run` does.
 func start(t *testing.T) *env {
 	t.Helper()
+	e := prepare(t)
+	e.launch()
+	e.checkServerTLS()
+	return e
+}
+
+// prepare builds both binaries and picks the state dir, home and ports.
+func prepare(t *testing.T) *env {
+	t.Helper()
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "github.com/signet-ca/signet/cmd/signetd", "github.com/signet-ca/signet/cmd/signet")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	e := &env{t: t, bin: bin, state: t.TempDir(), home: t.TempDir(), grpcAddr: freeAddr(t), adminAddr: freeAddr(t)}
-	httpAddr := freeAddr(t)
+	e := &env{seen: newSeen(), t: t, bin: bin, state: t.TempDir(), home: t.TempDir(), grpcAddr: freeAddr(t), adminAddr: freeAddr(t),
+		httpAddr: freeAddr(t)}
 	e.pwFile = filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(e.pwFile, []byte("Sign3t!pass\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
 
-	var logs bytes.Buffer
-	cmd := exec.Command(filepath.Join(bin, "signetd"), "--dev", "--state-dir", e.state, "--validity", "240h",
-		"--grpc-addr", e.grpcAddr, "--http-addr", httpAddr, "--admin-addr", e.adminAddr)
-	cmd.Env = withoutEnv(os.Environ(), "DATABASE_URL")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+// daemon is one running signetd.
+type daemon struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error
+	done   bool
+}
+
+// launch runs signetd --dev on e's state dir and ports, with extra
+// environment variables and flags, and waits until it is healthy. Unless
+// the test kills it first, it is stopped with SIGTERM at cleanup and must
+// exit cleanly.
+func (e *env) launch(extra ...string) *daemon {
+	e.t.Helper()
+	var envs, flags []string
+	for _, x := range extra {
+		if strings.HasPrefix(x, "--") {
+			flags = append(flags, x)
+		} else {
+			envs = append(envs, x)
+		}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	logs := &syncBuffer{}
+	args := append([]string{"--dev", "--state-dir", e.state, "--validity", "240h",
+		"--grpc-addr", e.grpcAddr, "--http-addr", e.httpAddr, "--admin-addr", e.adminAddr}, flags...)
+	cmd := exec.Command(filepath.Join(e.bin, "signetd"), args...)
+	cmd.Env = append(withoutEnv(os.Environ(), "DATABASE_URL"), envs...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, logs: logs, exited: make(chan error, 1)}
+	go func() { d.exited <- cmd.Wait() }()
+	e.t.Cleanup(func() {
+		if d.done {
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-exited:
+		case err := <-d.exited:
 			if err != nil {
-				t.Errorf("signetd exited with %v on SIGTERM\n%s", err, logs.String())
+				e.t.Errorf("signetd exited with %v on SIGTERM\n%s", err, logs.String())
 			}
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("signetd did not stop within 30 s of SIGTERM")
+			e.t.Errorf("signetd did not stop within 30 s of SIGTERM")
 		}
-		if t.Failed() {
-			t.Logf("signetd output:\n%s", logs.String())
+		if e.t.Failed() {
+			e.t.Logf("signetd output:\n%s", logs.String())
 		}
 	})
 
 	// Ready when the HTTP health check answers.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		resp, err := http.Get("http://" + e.httpAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -166,17 +214,47 @@ func start(t *testing.T) *env {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("signetd exited before it was ready: %v\n%s", err, logs.String())
+		case err := <-d.exited:
+			e.t.Fatalf("signetd exited before it was ready: %v\n%s", err, logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("signetd not ready after 90 s\n%s", logs.String())
+			e.t.Fatalf("signetd not ready after 90 s\n%s", logs.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	e.checkServerTLS()
-	return e
+	return d
+}
+
+// kill sends SIGKILL, as an operator's kill -9 or the OOM killer would.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	d.done = true
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("signetd did not die of SIGKILL")
+	}
+}
+
+// syncBuffer is a bytes.Buffer that the process's output and the test may
+// use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // checkServerTLS confirms the gRPC listener presents a certificate from the
@@ -296,12 +374,14 @@ func (e *env) wantOCSP(c cert, status, reason string) {
 	var out string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		// openssl prints "Response verify OK" on stderr.
+		respFile := filepath.Join(e.t.TempDir(), "ocsp.der")
 		b, err := exec.Command("openssl", "ocsp", "-issuer", filepath.Join(e.state, "intermediate.pem"), "-cert", certPEM,
-			"-url", x.OCSPServer[0], "-CAfile", filepath.Join(e.state, "root.pem"), "-no_nonce").CombinedOutput()
+			"-url", x.OCSPServer[0], "-CAfile", filepath.Join(e.state, "root.pem"), "-no_nonce", "-respout", respFile).CombinedOutput()
 		if err != nil {
 			e.t.Fatalf("openssl ocsp: %v\n%s", err, b)
 		}
 		out = string(b)
+		e.seen.ocspResponse(e.t, respFile)
 		if strings.Contains(out, certPEM+": "+status) && (reason == "" || strings.Contains(out, "Reason: "+reason)) {
 			if !strings.Contains(out, "Response verify OK") {
 				e.t.Errorf("openssl ocsp did not verify the response:\n%s", out)
@@ -339,6 +419,7 @@ func (e *env) wantCRL(c cert, good bool) {
 			if err != nil {
 				e.t.Fatalf("CRL does not parse: %v", err)
 			}
+			e.seen.crls[rl.Number.Int64()] = der
 			listed = false
 			for _, entry := range rl.RevokedCertificateEntries {
 				listed = listed || entry.SerialNumber.Cmp(x.SerialNumber) == 0
