@@ -47,3 +47,8 @@ lint: tools
 lint-ci:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+
+## bench-peer: Signet beside step-ca v0.30.2 under bench/load, alternating pairs (PEER_N=300 PEER_C="8 32" PEER_ROUNDS=1 for a quick run); writes bench/peer/last-run.md
+.PHONY: bench-peer
+bench-peer:
+	GO=$(GO) bench/peer/run.sh
