@@ -118,5 +118,3 @@ func runAdminSignatures(ctx context.Context, x *adminEnv, args []string) error {
 	x.morePages("signatures", next)
 	return err
 }
-
-
