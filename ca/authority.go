@@ -270,6 +270,12 @@ func (a *Authority) replay(ctx context.Context, tx *store.Tx, requestID, method 
 	if err != nil {
 		return nil, err
 	}
+	return a.replayStored(ctx, tx, stored, method, hash)
+}
+
+// replayStored is the first answer to a request id, or request_id_reused
+// if the id answered another request.
+func (a *Authority) replayStored(ctx context.Context, tx *store.Tx, stored *store.StoredResponse, method string, hash []byte) (*Record, error) {
 	if stored.Method != method || string(stored.RequestHash) != string(hash) {
 		return nil, refuse(KindConflict, "request_id_reused",
 			"request_id was already used for a different request: generate a new request_id for a new request")

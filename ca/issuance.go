@@ -3,10 +3,10 @@ package ca
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"time"
 
-	"github.com/signet-ca/signet/ca/crlreason"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/internal/failpoint"
 	"github.com/signet-ca/signet/store"
@@ -72,13 +72,13 @@ func (a *Authority) sign(ctx context.Context, is *issuance) (*x509.Certificate, 
 	return cert, nil
 }
 
-// finalize stores a signed certificate: check runs the checks that must
-// hold at delivery (evidence unspent, the superseded certificate still
-// live), then the old certificate is superseded, the new one inserted, the
-// answer remembered, the change audited and the ledger row settled, all in
-// one transaction. The certificate is handed out only after that commits
-// (DESIGN.md invariant 1).
-func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certificate, check func(*store.Tx) error) (*Record, error) {
+// finalize delivers a signed certificate: d (the enrollment and evidence
+// or proof to spend) is completed with the certificate, the certificate it
+// supersedes (which must still be live), the audit event, the stored
+// answer and the ledger row to settle, and written in one transaction. The
+// certificate is handed out only after that commits (DESIGN.md invariant
+// 1). replayed is the refusal for evidence or a proof spent concurrently.
+func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certificate, d *store.Delivery, replayed *Error) (*Record, error) {
 	c := is.row
 	c.Serial = cert.SerialNumber.Text(16)
 	c.SubjectDN = SubjectString(cert)
@@ -86,18 +86,23 @@ func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certi
 	c.NotAfter = cert.NotAfter
 	c.DER = cert.Raw
 	c.IssuerID = a.signer.ID()
-	var out *Record
-	err := a.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := check(tx); err != nil {
-			return err
-		}
-		if err := a.commit(ctx, tx, is.at, is.old, c, is.hash, &out); err != nil {
-			return err
-		}
-		return tx.SettleSignature(ctx, is.pending.LedgerID(), store.SigIssued, cert.Raw, "", c.CreatedAt)
-	})
+	if is.old != nil {
+		d.Supersede = is.old.Serial
+		is.at.detail("replaces", is.old.Serial)
+	}
+	is.at.serial = c.Serial
+	is.at.detail("not_after", c.NotAfter)
+	resp, err := json.Marshal(result{Serial: c.Serial, Replaced: d.Supersede})
+	if err != nil {
+		return nil, err
+	}
+	d.Cert = c
+	d.Audit = is.at.event(c.CreatedAt, "ok", nil)
+	d.Response = &store.StoredResponse{Method: is.at.action, RequestHash: is.hash, Response: resp}
+	d.LedgerID = is.pending.LedgerID()
+	err = a.db.InTx(ctx, func(tx *store.Tx) error { return tx.Deliver(ctx, d) })
 	if err == nil {
-		return out, nil
+		return a.record(c, d.Supersede), nil
 	}
 	// A concurrent call with the same request_id may have delivered first
 	// (a client's retry racing its first attempt): then its answer is this
@@ -109,6 +114,15 @@ func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certi
 		}
 		a.settleFailed(ctx, is, cert, errors.New("a concurrent call with the same request_id delivered its certificate first"))
 		return rec, nil
+	}
+	switch {
+	case errors.Is(err, store.ErrEvidenceUsed), errors.Is(err, store.ErrEnrollmentUsed):
+		err = replayed
+	case errors.Is(err, store.ErrNotLive):
+		err = refuse(KindPrecondition, "state_changed",
+			"certificate %s was revoked, suspended or replaced by another request while this one was being signed: check its status with GetCertificate", d.Supersede)
+	case errors.Is(err, store.ErrLiveExists), errors.Is(err, store.ErrKeyCertified):
+		err = a.storeRefusal(err)
 	}
 	a.settleFailed(ctx, is, cert, err)
 	if rerr, ok := AsError(err); ok {
@@ -165,33 +179,6 @@ func (a *Authority) answered(ctx context.Context, requestID, method string, hash
 		return nil, nil
 	}
 	return rec, rerr
-}
-
-// stillLive is the delivery-time check of a renewal or reissue: the
-// certificate being superseded must still be the live one the request was
-// checked against, or a concurrent request already acted on it.
-func stillLive(ctx context.Context, tx *store.Tx, old *store.Certificate) error {
-	cur, err := tx.CertificateBySerial(ctx, old.Serial)
-	if err != nil {
-		return err
-	}
-	if cur.Status != store.StatusActive || cur.ReplacedBy != "" {
-		return refuse(KindPrecondition, "state_changed",
-			"certificate %s was %s by another request while this one was being signed: check its status with GetCertificate", old.Serial, changedVerb(cur))
-	}
-	return nil
-}
-
-func changedVerb(c *store.Certificate) string {
-	switch {
-	case c.ReplacedBy != "" || (c.RevocationReason != nil && *c.RevocationReason == crlreason.Superseded):
-		return "replaced"
-	case c.Status == store.StatusSuspended:
-		return "suspended"
-	case c.Status == store.StatusExpired:
-		return "expired"
-	}
-	return "revoked"
 }
 
 // AbandonAfter is how long a ledger reservation may stay open before

@@ -75,22 +75,30 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 	is := &issuance{at: at, hash: hash}
 	var replay *Record
 	err = a.run(ctx, at, func(tx *store.Tx) error {
-		rec, rerr := a.lockEnrollment(ctx, tx, id, req.RequestID, purpose, hash)
-		if rerr != nil || rec != nil {
-			replay = rec
-			return asError(rerr)
-		}
 		now := a.now().UTC().Truncate(time.Second)
-		if err := tx.LockKey(ctx, "subject:"+id.subjectRef+"/"+id.profile.Name); err != nil {
+		st, err := tx.IssuanceState(ctx, store.IssuanceQuery{EnrollmentID: id.enrollment.ID, RequestID: req.RequestID,
+			EvidenceIDs: id.ident.JTIs, SubjectRef: id.subjectRef, Profile: id.profile.Name, SPKI: spki, Now: now})
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(KindNotFound, "unknown_enrollment", "enrollment %s does not exist (any more): call StartEnrollment first", id.enrollment.ID)
+		}
+		if err != nil {
 			return err
 		}
-		if err := a.expireLive(ctx, tx, id.subjectRef, id.profile.Name, now); err != nil {
+		// Certificates that just lapsed are marked expired whatever this
+		// request's outcome, each with its audit event.
+		if err := a.auditExpired(ctx, tx, st.Expired, id.subjectRef, id.profile.Name, now); err != nil {
 			return err
 		}
-		live, err := tx.LiveCertificate(ctx, id.subjectRef, id.profile.Name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if st.Stored != nil {
+			rec, err := a.replayStored(ctx, tx, st.Stored, purpose, hash)
+			replay = rec
 			return err
 		}
+		if rerr := a.usable(st.Enrollment, purpose, st.EvidenceUsed); rerr != nil {
+			return rerr
+		}
+		id.enrollment = st.Enrollment
+		live := st.Live
 		var notAfter time.Time
 		switch {
 		case purpose == PurposeIssue && live != nil:
@@ -112,7 +120,7 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		default:
 			notAfter = id.profile.Validity.NotAfter(now)
 		}
-		if rerr := checkKeyFresh(ctx, tx, spki); rerr != nil {
+		if rerr := keyFresh(st.KeyCertified, st.KeyCompromised); rerr != nil {
 			return rerr
 		}
 		tmpl, err := id.profile.render(csr, subjectData{
@@ -138,41 +146,38 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 	if err != nil {
 		return nil, err
 	}
-	return a.finalize(ctx, is, cert, func(tx *store.Tx) error {
-		// The enrollment and the evidence are spent only now, so that a
-		// request that fails before delivery can be retried as it was.
-		if _, err := tx.Enrollment(ctx, id.enrollment.ID); err != nil {
-			return err
-		}
-		if err := id.spend(ctx, tx, is.row.CreatedAt); err != nil {
-			if errors.Is(err, store.ErrEvidenceUsed) || errors.Is(err, errEnrollmentUsed) {
-				return refuse(KindUnauthorized, "evidence_replayed",
-					"this identity evidence was used by another request while this one was being signed: run the phone and account checks again")
-			}
-			return err
-		}
-		if is.old != nil {
-			if err := tx.LockKey(ctx, "subject:"+id.subjectRef+"/"+id.profile.Name); err != nil {
-				return err
-			}
-			return stillLive(ctx, tx, is.old)
-		}
-		return nil
-	})
+	// The enrollment and the evidence are spent only at delivery, so that a
+	// request that fails before can be retried as it was.
+	return a.finalize(ctx, is, cert, &store.Delivery{EnrollmentID: id.enrollment.ID, Evidence: id.evidenceIDs()},
+		refuse(KindUnauthorized, "evidence_replayed",
+			"this identity evidence was used by another request while this one was being signed: run the phone and account checks again"))
 }
 
-// expireLive marks the subject's lapsed certificates expired, each with its
-// audit event, so that the one-live index admits a new issue.
-func (a *Authority) expireLive(ctx context.Context, tx *store.Tx, subjectRef, profile string, now time.Time) error {
-	serials, err := tx.ExpireLive(ctx, subjectRef, profile, now)
-	if err != nil {
-		return err
-	}
+// auditExpired writes the "expire" event of each certificate that lapsed.
+func (a *Authority) auditExpired(ctx context.Context, tx *store.Tx, serials []string, subjectRef, profile string, now time.Time) error {
 	for _, serial := range serials {
 		ev := &store.AuditEvent{At: now, Actor: "signet", Action: "expire", Outcome: "ok", Serial: serial, SubjectRef: subjectRef, Profile: profile}
 		if err := tx.AppendAudit(ctx, ev); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// usable applies the enrollment rules, in the order a person should fix
+// them: purpose, freshness, evidence not spent, enrollment not used.
+func (a *Authority) usable(e *store.Enrollment, purpose string, evidenceUsed bool) *Error {
+	if e.Purpose != purpose {
+		return refuse(KindInvalid, "wrong_purpose", "enrollment %s was started for %s, not %s: start a new enrollment with purpose %s", e.ID, e.Purpose, purpose, purpose)
+	}
+	if !a.now().Before(e.ExpiresAt) {
+		return refuse(KindPrecondition, "enrollment_expired", "enrollment %s expired at %s: start a new enrollment and run the identity checks again", e.ID, e.ExpiresAt.Format(time.RFC3339))
+	}
+	if evidenceUsed {
+		return refuse(KindUnauthorized, "evidence_replayed", "this identity evidence was already used: run the phone and account checks again")
+	}
+	if e.UsedAt != nil {
+		return refuse(KindPrecondition, "enrollment_used", "enrollment %s was already used: start a new enrollment", e.ID)
 	}
 	return nil
 }
@@ -187,6 +192,11 @@ type verifiedIdentity struct {
 
 var errEnrollmentUsed = errors.New("ca: enrollment already used")
 
+// evidenceIDs are the two tokens' ids as spent.
+func (v *verifiedIdentity) evidenceIDs() map[string]string {
+	return map[string]string{v.ident.JTIs[0]: string(evidence.KindPhone), v.ident.JTIs[1]: string(evidence.KindAccount)}
+}
+
 // spend marks the enrollment and both evidence tokens used.
 func (v *verifiedIdentity) spend(ctx context.Context, tx *store.Tx, now time.Time) error {
 	used, err := tx.UseEnrollmentOnce(ctx, v.enrollment.ID, now)
@@ -196,8 +206,7 @@ func (v *verifiedIdentity) spend(ctx context.Context, tx *store.Tx, now time.Tim
 	if used {
 		return errEnrollmentUsed
 	}
-	ids := map[string]string{v.ident.JTIs[0]: string(evidence.KindPhone), v.ident.JTIs[1]: string(evidence.KindAccount)}
-	return tx.UseEvidence(ctx, v.enrollment.ID, now, ids)
+	return tx.UseEvidence(ctx, v.enrollment.ID, now, v.evidenceIDs())
 }
 
 // checkEvidence verifies an enrollment's evidence (DESIGN.md "Identity
@@ -250,33 +259,20 @@ func (a *Authority) lockEnrollment(ctx context.Context, tx *store.Tx, id *verifi
 	if rec, err := a.replay(ctx, tx, requestID, purpose, hash); err != nil || rec != nil {
 		return rec, asRefusal(err)
 	}
-	if e.Purpose != purpose {
-		return nil, refuse(KindInvalid, "wrong_purpose", "enrollment %s was started for %s, not %s: start a new enrollment with purpose %s", e.ID, e.Purpose, purpose, purpose)
-	}
-	if !a.now().Before(e.ExpiresAt) {
-		return nil, refuse(KindPrecondition, "enrollment_expired", "enrollment %s expired at %s: start a new enrollment and run the identity checks again", e.ID, e.ExpiresAt.Format(time.RFC3339))
-	}
 	used, err := tx.EvidenceUsed(ctx, id.ident.JTIs)
 	if err != nil {
 		return nil, internal(err)
 	}
-	if used {
-		return nil, refuse(KindUnauthorized, "evidence_replayed", "this identity evidence was already used: run the phone and account checks again")
-	}
-	if e.UsedAt != nil {
-		return nil, refuse(KindPrecondition, "enrollment_used", "enrollment %s was already used: start a new enrollment", e.ID)
+	if rerr := a.usable(e, purpose, used); rerr != nil {
+		return nil, rerr
 	}
 	id.enrollment = e
 	return nil, nil
 }
 
-// checkKeyFresh enforces invariant 5: no key certified twice, and a key
+// keyFresh enforces invariant 5: no key certified twice, and a key
 // revoked for keyCompromise blocked forever.
-func checkKeyFresh(ctx context.Context, tx *store.Tx, spki []byte) *Error {
-	certified, compromised, err := tx.KeyStatus(ctx, spki)
-	if err != nil {
-		return internal(err)
-	}
+func keyFresh(certified, compromised bool) *Error {
 	if compromised {
 		return refuse(KindInvalid, "compromised_key", "this public key was reported compromised and can never be certified: generate a new key")
 	}
@@ -284,6 +280,15 @@ func checkKeyFresh(ctx context.Context, tx *store.Tx, spki []byte) *Error {
 		return refuse(KindInvalid, "reused_key", "this public key is already certified: generate a new key for every certificate")
 	}
 	return nil
+}
+
+// checkKeyFresh is keyFresh with the key's status read in tx.
+func checkKeyFresh(ctx context.Context, tx *store.Tx, spki []byte) *Error {
+	certified, compromised, err := tx.KeyStatus(ctx, spki)
+	if err != nil {
+		return internal(err)
+	}
+	return keyFresh(certified, compromised)
 }
 
 // SubjectString renders the subject from its raw RDN sequence: pkix.Name

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/signet-ca/signet/ca/crlreason"
 	"strings"
 	"time"
 
@@ -105,12 +104,8 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 	if err != nil {
 		return nil, err
 	}
-	return a.finalize(ctx, is, cert, func(tx *store.Tx) error {
-		if err := stillLive(ctx, tx, is.old); err != nil {
-			return err
-		}
-		return a.spendProof(ctx, tx, is.old.Serial, p, is.row.CreatedAt)
-	})
+	return a.finalize(ctx, is, cert, &store.Delivery{Evidence: map[string]string{proofID(is.old.Serial, p): "proof"}},
+		refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one"))
 }
 
 // renewable applies DESIGN.md's renewal rules to the current certificate.
@@ -166,36 +161,6 @@ func (a *Authority) spendProof(ctx context.Context, tx *store.Tx, serial string,
 		return refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one")
 	}
 	return err
-}
-
-// commit records c, revoking old (if any) as superseded by it, audits the
-// change and remembers the answer, all in the caller's transaction.
-func (a *Authority) commit(ctx context.Context, tx *store.Tx, at *attempt, old, c *store.Certificate, hash []byte, out **Record) error {
-	now := c.CreatedAt
-	if old != nil {
-		// Revoke first: the one-live index would refuse the new row.
-		if err := tx.Revoke(ctx, old.Serial, now, crlreason.Superseded, c.Serial); err != nil {
-			return err
-		}
-		if err := tx.NotifyStatus(ctx, old.Serial); err != nil {
-			return err
-		}
-		c.Replaces = old.Serial
-		at.detail("replaces", old.Serial)
-	}
-	if err := tx.InsertCertificate(ctx, c); err != nil {
-		return a.storeRefusal(err)
-	}
-	at.serial = c.Serial
-	at.detail("not_after", c.NotAfter)
-	if err := tx.AppendAudit(ctx, at.event(now, "ok", nil)); err != nil {
-		return err
-	}
-	if err := a.saveResult(ctx, tx, c.RequestID, at.action, hash, result{Serial: c.Serial, Replaced: c.Replaces}); err != nil {
-		return err
-	}
-	*out = a.record(c, c.Replaces)
-	return nil
 }
 
 // normalizeSerial accepts upper case and leading zeros from people.

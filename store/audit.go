@@ -22,6 +22,11 @@ type AuditEvent struct {
 	Details    map[string]any
 }
 
+const insertAudit = `INSERT INTO audit_events (at, actor, action, outcome, code, reason, serial,
+	subject_ref, profile, request_id, details)
+	VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, ''), nullif($10, ''), $11)
+	RETURNING id`
+
 // AppendAudit writes ev in the caller's transaction.
 func (t *Tx) AppendAudit(ctx context.Context, ev *AuditEvent) error {
 	details, err := json.Marshal(ev.Details)
@@ -31,10 +36,7 @@ func (t *Tx) AppendAudit(ctx context.Context, ev *AuditEvent) error {
 	if ev.Details == nil {
 		details = []byte("{}")
 	}
-	return t.tx.QueryRow(ctx, `INSERT INTO audit_events (at, actor, action, outcome, code, reason, serial,
-		subject_ref, profile, request_id, details)
-		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, ''), nullif($10, ''), $11)
-		RETURNING id`,
+	return t.tx.QueryRow(ctx, insertAudit,
 		ev.At, ev.Actor, ev.Action, ev.Outcome, ev.Code, ev.Reason, ev.Serial, ev.SubjectRef, ev.Profile,
 		ev.RequestID, details).Scan(&ev.ID)
 }

@@ -86,16 +86,21 @@ func (t *Tx) KeyStatus(ctx context.Context, spki []byte) (certified, compromised
 	return certified, compromised, err
 }
 
+const insertCertificate = `INSERT INTO certificates (serial, subject_ref, profile, status, subject_dn,
+	not_before, not_after, spki_sha256, key_type, der, issuer_id, operation, replaces, request_id,
+	phone_masked, account_masked, bank, created_at, updated_at)
+	VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, nullif($12, ''), $13,
+	nullif($14, ''), nullif($15, ''), nullif($16, ''), $17, $17)`
+
+func certificateArgs(c *Certificate) []any {
+	return []any{c.Serial, c.SubjectRef, c.Profile, c.SubjectDN, c.NotBefore, c.NotAfter, c.SPKISHA256, c.KeyType,
+		c.DER, c.IssuerID, c.Operation, c.Replaces, c.RequestID, c.PhoneMasked, c.AccountMasked, c.Bank,
+		c.CreatedAt}
+}
+
 // InsertCertificate records a newly signed certificate.
 func (t *Tx) InsertCertificate(ctx context.Context, c *Certificate) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO certificates (serial, subject_ref, profile, status, subject_dn,
-		not_before, not_after, spki_sha256, key_type, der, issuer_id, operation, replaces, request_id,
-		phone_masked, account_masked, bank, created_at, updated_at)
-		VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, nullif($12, ''), $13,
-		nullif($14, ''), nullif($15, ''), nullif($16, ''), $17, $17)`,
-		c.Serial, c.SubjectRef, c.Profile, c.SubjectDN, c.NotBefore, c.NotAfter, c.SPKISHA256, c.KeyType,
-		c.DER, c.IssuerID, c.Operation, c.Replaces, c.RequestID, c.PhoneMasked, c.AccountMasked, c.Bank,
-		c.CreatedAt)
+	_, err := t.tx.Exec(ctx, insertCertificate, certificateArgs(c)...)
 	if err != nil {
 		return uniqueViolation(err)
 	}

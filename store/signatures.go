@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,22 +46,32 @@ const (
 )
 
 // ReserveSignature records a signature about to be made, with its audit
-// event, in the caller's transaction.
+// event, in the caller's transaction: one statement, so that the hot path
+// pays one round trip for it.
 func (t *Tx) ReserveSignature(ctx context.Context, s *Signature) error {
-	err := t.tx.QueryRow(ctx, `INSERT INTO signatures (issuer_id, kind, serial, crl_number, purpose, request_id,
-		subject_ref, tbs, tbs_sha256, state, reserved_at)
-		VALUES ($1, $2, nullif($3, ''), nullif($4, 0), $5, nullif($6, ''), nullif($7, ''), $8, $9, 'reserved', $10)
-		RETURNING id`,
+	d := s.details()
+	delete(d, "ledger_id") // the statement adds it
+	details, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	err = t.tx.QueryRow(ctx, `WITH s AS (
+			INSERT INTO signatures (issuer_id, kind, serial, crl_number, purpose, request_id, subject_ref, tbs,
+				tbs_sha256, state, reserved_at)
+			VALUES ($1, $2, nullif($3, ''), nullif($4, 0), $5, nullif($6, ''), nullif($7, ''), $8, $9, 'reserved', $10)
+			RETURNING id),
+		a AS (
+			INSERT INTO audit_events (at, actor, action, outcome, serial, subject_ref, request_id, details)
+			SELECT $10, $11, 'sign', 'ok', nullif($3, ''), nullif($7, ''), nullif($6, ''),
+				$12::jsonb || jsonb_build_object('ledger_id', s.id) FROM s)
+		SELECT id FROM s`,
 		s.IssuerID, s.Kind, s.Serial, s.CRLNumber, s.Purpose, s.RequestID, s.SubjectRef, s.TBS, s.TBSSHA256,
-		s.ReservedAt).Scan(&s.ID)
+		s.ReservedAt, s.Actor, details).Scan(&s.ID)
 	if err != nil {
 		return err
 	}
 	s.State = SigReserved
-	return t.AppendAudit(ctx, &AuditEvent{
-		At: s.ReservedAt, Actor: s.Actor, Action: "sign", Outcome: "ok", Serial: s.Serial,
-		SubjectRef: s.SubjectRef, RequestID: s.RequestID, Details: s.details(),
-	})
+	return nil
 }
 
 func (s *Signature) details() map[string]any {
