@@ -100,7 +100,7 @@ func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certi
 	d.Audit = is.at.event(c.CreatedAt, "ok", nil)
 	d.Response = &store.StoredResponse{Method: is.at.action, RequestHash: is.hash, Response: resp}
 	d.LedgerID = is.pending.LedgerID()
-	err = a.db.InTx(ctx, func(tx *store.Tx) error { return tx.Deliver(ctx, d) })
+	err = a.db.Deliver(ctx, d)
 	if err == nil {
 		return a.record(c, d.Supersede), nil
 	}

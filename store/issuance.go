@@ -125,27 +125,24 @@ type Delivery struct {
 
 const reasonSuperseded = 4
 
-// Deliver writes a Delivery in the caller's transaction, in one round
-// trip. It returns ErrEnrollmentUsed, ErrEvidenceUsed, ErrNotLive,
-// ErrLiveExists, ErrKeyCertified or ErrDuplicateRequest when a concurrent
-// request got there first; the caller's transaction then rolls back.
-func (t *Tx) Deliver(ctx context.Context, d *Delivery) error {
+// Deliver writes a Delivery in one round trip: its statements go to the
+// server as one pipeline, which PostgreSQL runs as one implicit
+// transaction (no BEGIN or COMMIT round trips). The guarded updates (the
+// enrollment still unused, the superseded certificate still active and
+// unreplaced, the ledger row still open) abort the pipeline in the server
+// through signet_expect_one (migration 0011). It returns
+// ErrEnrollmentUsed, ErrEvidenceUsed, ErrNotLive, ErrLiveExists,
+// ErrKeyCertified or ErrDuplicateRequest when a concurrent request got
+// there first; then nothing was written.
+func (db *DB) Deliver(ctx context.Context, d *Delivery) error {
+	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	defer cancel()
 	c := d.Cert
 	c.Replaces = d.Supersede
 	b := &pgx.Batch{}
-	var checks []error
-	expectOne := func(q *pgx.QueuedQuery, fail error) {
-		i := len(checks)
-		checks = append(checks, nil)
-		q.Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != 1 {
-				checks[i] = fail
-			}
-			return nil
-		})
-	}
 	if d.EnrollmentID != "" {
-		expectOne(b.Queue(`UPDATE enrollments SET used_at = $2 WHERE id = $1 AND used_at IS NULL`, d.EnrollmentID, c.CreatedAt), ErrEnrollmentUsed)
+		b.Queue(`WITH u AS (UPDATE enrollments SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING 1)
+			SELECT signet_expect_one((SELECT count(*) FROM u), 'enrollment_used')`, d.EnrollmentID, c.CreatedAt)
 	}
 	if len(d.Evidence) > 0 {
 		ids, kinds := make([]string, 0, len(d.Evidence)), make([]string, 0, len(d.Evidence))
@@ -157,34 +154,46 @@ func (t *Tx) Deliver(ctx context.Context, d *Delivery) error {
 			ids, kinds, d.EnrollmentID, c.CreatedAt)
 	}
 	if d.Supersede != "" {
-		expectOne(b.Queue(`UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3,
-			replaced_by = $4, updated_at = $2 WHERE serial = $1 AND status = 'active' AND replaced_by IS NULL`,
-			d.Supersede, c.CreatedAt, reasonSuperseded, c.Serial), ErrNotLive)
+		b.Queue(`WITH u AS (UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3,
+				replaced_by = $4, updated_at = $2 WHERE serial = $1 AND status = 'active' AND replaced_by IS NULL RETURNING 1)
+			SELECT signet_expect_one((SELECT count(*) FROM u), 'not_live')`,
+			d.Supersede, c.CreatedAt, reasonSuperseded, c.Serial)
 		b.Queue(`SELECT pg_notify($1, $2)`, StatusChannel, d.Supersede)
 	}
 	b.Queue(insertCertificate, certificateArgs(c)...)
-	details, err := json.Marshal(d.Audit.Details)
-	if err != nil {
-		return err
-	}
-	if d.Audit.Details == nil {
-		details = []byte("{}")
-	}
 	ev := d.Audit
+	details := []byte("{}")
+	if ev.Details != nil {
+		var err error
+		if details, err = json.Marshal(ev.Details); err != nil {
+			return err
+		}
+	}
 	b.Queue(insertAudit, ev.At, ev.Actor, ev.Action, ev.Outcome, ev.Code, ev.Reason, ev.Serial, ev.SubjectRef,
 		ev.Profile, ev.RequestID, details).QueryRow(func(row pgx.Row) error { return row.Scan(&ev.ID) })
 	b.Queue(`INSERT INTO idempotency_keys (request_id, method, request_hash, response) VALUES ($1, $2, $3, $4)`,
 		c.RequestID, d.Response.Method, d.Response.RequestHash, d.Response.Response)
-	expectOne(b.Queue(`UPDATE signatures SET state = 'issued', der = $2, settled_at = $3 WHERE id = $1 AND state = 'reserved'`,
-		d.LedgerID, c.DER, c.CreatedAt), ErrNotFound)
-	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return uniqueViolation(err)
-	}
-	for _, err := range checks {
-		if err != nil {
-			return err
-		}
+	b.Queue(`WITH u AS (UPDATE signatures SET state = 'issued', der = $2, settled_at = $3 WHERE id = $1 AND state = 'reserved' RETURNING 1)
+		SELECT signet_expect_one((SELECT count(*) FROM u), 'ledger_not_open')`, d.LedgerID, c.DER, c.CreatedAt)
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return deliveryError(err)
 	}
 	c.Status = StatusActive
 	return nil
+}
+
+// deliveryError names the condition that aborted a delivery.
+func deliveryError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "P0001" {
+		switch pgErr.Message {
+		case "enrollment_used":
+			return ErrEnrollmentUsed
+		case "not_live":
+			return ErrNotLive
+		case "ledger_not_open":
+			return ErrNotFound
+		}
+	}
+	return uniqueViolation(err)
 }

@@ -1,9 +1,8 @@
 // Package signer holds the CA keys and is the only way to use them. Every
 // signature goes through one recorded sequence, Boulder's order:
 //
-//  1. Prepare: complete the template (one serial generator), sign a twin
-//     with a throwaway lint key of the same algorithm, and lint it. No
-//     database, no CA key.
+//  1. Prepare: complete the template (one serial generator), build the
+//     exact to-be-signed certificate and lint it. No database, no CA key.
 //  2. Reserve: record the serial and the to-be-signed certificate, with its
 //     audit event, in the caller's transaction, which commits before 3.
 //  3. Sign: the CA key signs outside any transaction, and the signed
@@ -19,6 +18,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -62,7 +64,6 @@ type Signer struct {
 	chain []*x509.Certificate
 	id    string
 	lint  Linter
-	twin  *lintTwin
 	// km is kept so that Close can end an HSM session.
 	km kmsapi.KeyManager
 }
@@ -124,15 +125,20 @@ func newSigner(ctx context.Context, casType string, chain []*x509.Certificate, k
 	if !chain[0].IsCA || chain[0].KeyUsage&x509.KeyUsageCertSign == 0 {
 		return nil, fmt.Errorf("signer: %q is not a CA certificate allowed to sign certificates", chain[0].Subject)
 	}
-	twin, err := newLintTwin(chain[0])
-	if err != nil {
-		return nil, err
+	switch k := chain[0].PublicKey.(type) {
+	case *rsa.PublicKey:
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return nil, fmt.Errorf("signer: CA curve %s is not supported: use P-256 or P-384", k.Curve.Params().Name)
+		}
+	default:
+		return nil, fmt.Errorf("signer: CA key type %T is not supported: use RSA or ECDSA P-256/P-384", chain[0].PublicKey)
 	}
 	svc, err := cas.New(ctx, casapi.Options{Type: casType, CertificateChain: chain, Signer: key})
 	if err != nil {
 		return nil, fmt.Errorf("signer: cas %q: %w", casType, err)
 	}
-	return &Signer{cas: svc, chain: chain, id: IssuerID(chain[0]), lint: lint, twin: twin}, nil
+	return &Signer{cas: svc, chain: chain, id: IssuerID(chain[0]), lint: lint}, nil
 }
 
 // IssuerID names a CA in URLs and rows: hex of the first 8 bytes of SHA-256

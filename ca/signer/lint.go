@@ -1,71 +1,101 @@
 package signer
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/asn1"
+	"errors"
 	"fmt"
+	"io"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// lintTwin signs to-be-signed certificates with a throwaway key so that
-// they can be linted before the CA key signs them (Boulder's linter). The
-// twin's parent has the CA's subject and key id, and the lint key has the
-// CA key's algorithm, so the twin's TBS is byte for byte the one the CA
-// will sign. For RSA the lint key is 1024 bits: the signature algorithm
-// (sha256WithRSAEncryption) does not depend on the size, and the lint
-// signature costs a sixth of an RSA-2048 one.
-type lintTwin struct {
-	key    crypto.Signer
-	parent *x509.Certificate
+// The to-be-signed certificate is linted before the CA key signs it.
+// Boulder signs a twin with a throwaway key of the same algorithm; Signet
+// takes the TBS itself: Go's x509.CreateCertificate hands the complete
+// TBSCertificate to a crypto.MessageSigner, so a "signer" that presents
+// the CA's public key, keeps the TBS and refuses to sign yields the exact
+// bytes the CA will sign (same template, same parent certificate), for no
+// signature at all. The linter gets that TBS inside a certificate with a
+// placeholder signature: lints read the TBS and the algorithm identifiers,
+// never the signature value, which only the real CA signature can give.
+
+// errCaptured stops x509.CreateCertificate once the TBS is in hand.
+var errCaptured = errors.New("signer: TBS captured")
+
+// tbsCapture is the crypto.MessageSigner that keeps the TBS.
+type tbsCapture struct {
+	pub crypto.PublicKey
+	tbs []byte
 }
 
-func newLintTwin(issuer *x509.Certificate) (*lintTwin, error) {
-	var key crypto.Signer
-	var err error
-	switch pub := issuer.PublicKey.(type) {
-	case *rsa.PublicKey:
-		key, err = rsa.GenerateKey(rand.Reader, 1024)
-	case *ecdsa.PublicKey:
-		key, err = ecdsa.GenerateKey(pub.Curve, rand.Reader)
-	default:
-		return nil, fmt.Errorf("signer: CA key type %T is not supported: use RSA or ECDSA P-256/P-384", issuer.PublicKey)
+func (c *tbsCapture) Public() crypto.PublicKey { return c.pub }
+
+// Sign is never called: x509 prefers SignMessage.
+func (c *tbsCapture) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("signer: the TBS capture cannot sign a digest")
+}
+
+func (c *tbsCapture) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	c.tbs = bytes.Clone(msg)
+	return nil, errCaptured
+}
+
+// tbsOf returns the TBSCertificate the CA would sign for tmpl, and a
+// certificate around it with a placeholder signature, for the linter.
+func (s *Signer) tbsOf(tmpl *x509.Certificate) (tbs, lintDER []byte, err error) {
+	issuer := s.Issuer()
+	capture := &tbsCapture{pub: issuer.PublicKey}
+	_, err = x509.CreateCertificate(rand.Reader, tmpl, issuer, tmpl.PublicKey, capture)
+	if !errors.Is(err, errCaptured) || capture.tbs == nil {
+		if err == nil {
+			err = errors.New("x509 signed without handing over the TBS")
+		}
+		return nil, nil, fmt.Errorf("signer: build the to-be-signed certificate: %w", err)
 	}
+	tbs = capture.tbs
+	alg, err := signatureAlgorithmOf(tbs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if k, ok := issuer.PublicKey.(*ecdsa.PublicKey); ok && k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
-		return nil, fmt.Errorf("signer: CA curve %s is not supported: use P-256 or P-384", k.Curve.Params().Name)
-	}
-	parent := &x509.Certificate{
-		Raw:                     issuer.Raw,
-		RawSubject:              issuer.RawSubject,
-		RawSubjectPublicKeyInfo: issuer.RawSubjectPublicKeyInfo,
-		Subject:                 issuer.Subject,
-		SubjectKeyId:            issuer.SubjectKeyId,
-		PublicKey:               key.Public(),
-	}
-	return &lintTwin{key: key, parent: parent}, nil
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(alg)
+		b.AddASN1BitString(placeholderSignature(issuer.PublicKey))
+	})
+	lintDER, err = b.Bytes()
+	return tbs, lintDER, err
 }
 
-func (t *lintTwin) sign(tmpl *x509.Certificate) ([]byte, error) {
-	return x509.CreateCertificate(rand.Reader, tmpl, t.parent, tmpl.PublicKey, t.key)
+// signatureAlgorithmOf returns the TBS's signature AlgorithmIdentifier,
+// whole, to repeat as the certificate's signatureAlgorithm (RFC 5280
+// 4.1.1.2 requires the two to match).
+func signatureAlgorithmOf(tbs []byte) ([]byte, error) {
+	in := cryptobyte.String(tbs)
+	var body, alg cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) ||
+		!body.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!body.SkipASN1(cbasn1.INTEGER) || // serialNumber
+		!body.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+		return nil, errors.New("signer: the to-be-signed certificate does not parse")
+	}
+	return alg, nil
 }
 
-// rawTBS cuts the TBSCertificate out of a certificate's DER without a full
-// parse.
-func rawTBS(der []byte) ([]byte, error) {
-	var cert struct {
-		TBS asn1.RawValue
-		Alg asn1.RawValue
-		Sig asn1.BitString
+// placeholderSignature has the shape of a real signature of the CA's key
+// type, so that a parser finds what it expects there.
+func placeholderSignature(pub crypto.PublicKey) []byte {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return bytes.Repeat([]byte{0x01}, k.Size())
+	case *ecdsa.PublicKey:
+		return []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01} // SEQUENCE { 1, 1 }
 	}
-	rest, err := asn1.Unmarshal(der, &cert)
-	if err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("signer: lint twin is not a certificate: %v", err)
-	}
-	return cert.TBS.FullBytes, nil
+	return []byte{0}
 }

@@ -59,8 +59,8 @@ func (p *Pending) LedgerID() int64 { return p.id }
 // NotAfter is the prepared end of validity.
 func (p *Pending) NotAfter() time.Time { return p.tmpl.NotAfter }
 
-// Prepare completes tmpl with a fresh serial and the subject key id, signs
-// a twin with the lint key and lints it. tmpl must carry its public key
+// Prepare completes tmpl with a fresh serial and the subject key id, builds
+// the TBS the CA would sign and lints it (lint.go). tmpl must carry its public key
 // and validity; csr (subscriber certificates) is passed to the CAS backend
 // as smallstep expects. Prepare touches neither the database nor the CA key.
 func (s *Signer) Prepare(kind Kind, tmpl *x509.Certificate, csr *x509.CertificateRequest) (*Pending, error) {
@@ -77,16 +77,16 @@ func (s *Signer) Prepare(kind Kind, tmpl *x509.Certificate, csr *x509.Certificat
 		return nil, err
 	}
 	tmpl.SerialNumber = serial
-	// Set here, not by x509util in the backend, so that the twin and the
-	// real certificate carry the same value.
+	// Set here, not by x509util in the backend, so that the linted TBS and
+	// the signed one carry the same value.
 	if tmpl.SubjectKeyId == nil {
 		if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(tmpl.PublicKey); err != nil {
 			return nil, err
 		}
 	}
-	der, err := s.twin.sign(tmpl)
+	tbs, der, err := s.tbsOf(tmpl)
 	if err != nil {
-		return nil, fmt.Errorf("signer: lint twin: %w", err)
+		return nil, err
 	}
 	lint := s.lint.Infrastructure
 	if kind == Subscriber {
@@ -94,10 +94,6 @@ func (s *Signer) Prepare(kind Kind, tmpl *x509.Certificate, csr *x509.Certificat
 	}
 	if err := lint(der); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLint, err)
-	}
-	tbs, err := rawTBS(der)
-	if err != nil {
-		return nil, err
 	}
 	return &Pending{Kind: kind, TBS: tbs, tmpl: tmpl, csr: csr}, nil
 }

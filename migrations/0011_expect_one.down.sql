@@ -1,0 +1,1 @@
+DROP FUNCTION signet_expect_one(bigint, text);
