@@ -50,10 +50,25 @@ type Config struct {
 // minutes (DESIGN.md "Identity evidence"), and so is the enrollment.
 const EnrollmentTTL = 10 * time.Minute
 
+// Store is what the core needs of the database, declared here by its
+// consumer (Boulder's narrow interfaces); *store.DB implements it. The
+// rules are tested against a real PostgreSQL, never a fake: the interface
+// names the dependency, it is not a seam for mocks.
+type Store interface {
+	InTx(ctx context.Context, fn func(*store.Tx) error) error
+	Enrollment(ctx context.Context, id string) (*store.Enrollment, error)
+	CreateEnrollment(ctx context.Context, e *store.Enrollment) error
+	CertificateBySerial(ctx context.Context, serial string) (*store.Certificate, error)
+	Deliver(ctx context.Context, d *store.Delivery) error
+	AbandonOpenSignatures(ctx context.Context, olderThan time.Duration, now time.Time, limit int) (int, error)
+}
+
+var _ Store = (*store.DB)(nil)
+
 // Authority runs the certificate life cycle.
 type Authority struct {
 	cfg      Config
-	db       *store.DB
+	db       Store
 	signer   *signer.Signer
 	verifier *evidence.Verifier
 	profiles map[string]*Profile
@@ -62,7 +77,7 @@ type Authority struct {
 }
 
 // New checks the configuration and wires the core.
-func New(cfg Config, db *store.DB, signer *signer.Signer, verifier *evidence.Verifier, now func() time.Time, log *slog.Logger) (*Authority, error) {
+func New(cfg Config, db Store, signer *signer.Signer, verifier *evidence.Verifier, now func() time.Time, log *slog.Logger) (*Authority, error) {
 	switch {
 	case db == nil || signer == nil || verifier == nil || now == nil:
 		return nil, errors.New("ca: database, signer, evidence verifier and clock are all required")
@@ -152,7 +167,7 @@ func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose, actor
 	switch purpose {
 	case PurposeIssue, PurposeReissue, PurposeRevoke, PurposeSuspend, PurposeResume:
 	default:
-		rerr := refuse(KindInvalid, "bad_purpose", "purpose must be issue, reissue, revoke, suspend or resume")
+		rerr := refuse(KindInvalid, "bad_purpose", "purpose is required: one of issue, reissue, revoke, suspend or resume (ENROLLMENT_PURPOSE_ISSUE, _REISSUE, _REVOKE, _SUSPEND, _RESUME)")
 		a.auditRefusal(ctx, &attempt{action: "start_enrollment", actor: actor, profile: profile}, rerr)
 		return nil, rerr
 	}
@@ -171,19 +186,35 @@ func (a *Authority) StartEnrollment(ctx context.Context, profile, purpose, actor
 	return &Enrollment{ID: e.ID, Nonce: e.Nonce, ExpiresAt: e.ExpiresAt, Audience: a.cfg.Audience}, nil
 }
 
-// Record is a certificate as the core reports it.
+// Record is a certificate as the core reports it, with its effective
+// status. It is its own type, not a store row: the answer says what the
+// rules decided, in the core's terms.
 type Record struct {
-	*store.Certificate
-	// Status is the effective status: an active certificate past notAfter
-	// is reported expired even before a job marks its row.
-	Status string
-	Chain  []*x509.Certificate
-	// ReplacedSerial is the certificate a reissue or renewal superseded.
+	Serial    string
+	Profile   string
+	SubjectDN string
+	Status    Status
+	NotBefore time.Time
+	NotAfter  time.Time
+	// RevokedAt and RevocationReason are set for a revoked or suspended
+	// certificate (RFC 5280 reason codes).
+	RevokedAt        *time.Time
+	RevocationReason *int
+	Replaces         string
+	ReplacedBy       string
+	DER              []byte
+	Chain            []*x509.Certificate
+	// ReplacedSerial is the certificate this request's reissue or renewal
+	// superseded.
 	ReplacedSerial string
 }
 
 func (a *Authority) record(c *store.Certificate, replaced string) *Record {
-	return &Record{Certificate: c, Status: c.EffectiveStatus(a.now()), Chain: a.signer.Chain(), ReplacedSerial: replaced}
+	return &Record{
+		Serial: c.Serial, Profile: c.Profile, SubjectDN: c.SubjectDN, Status: StatusAt(c, a.now()),
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason,
+		Replaces: c.Replaces, ReplacedBy: c.ReplacedBy, DER: c.DER, Chain: a.signer.Chain(), ReplacedSerial: replaced,
+	}
 }
 
 // Record reports a stored certificate with its effective status.

@@ -188,8 +188,8 @@ func (a *Authority) answered(ctx context.Context, requestID, method string, hash
 const AbandonAfter = 2 * time.Minute
 
 // RecoverSignatures settles every reservation left open longer than
-// AbandonAfter (or after, if positive) by a process that stopped between
-// recording and settling.
+// AbandonAfter (or after, if positive), by the database's clock, by a
+// process that stopped between recording and settling.
 func (a *Authority) RecoverSignatures(ctx context.Context, after time.Duration) (int, error) {
 	if after <= 0 {
 		after = AbandonAfter
@@ -197,7 +197,7 @@ func (a *Authority) RecoverSignatures(ctx context.Context, after time.Duration) 
 	now := a.now().UTC()
 	total := 0
 	for {
-		n, err := a.db.AbandonOpenSignatures(ctx, now.Add(-after), now, 500)
+		n, err := a.db.AbandonOpenSignatures(ctx, after, now, 500)
 		total += n
 		if err != nil || n < 500 {
 			if total > 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.step.sm/crypto/x509util"
+
+	kstzone "github.com/signet-ca/signet/internal/kst"
 )
 
 // Profile is one kind of certificate Signet issues. Everything in it is
@@ -161,9 +163,9 @@ func (v *Validity) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// kst is Korea Standard Time, fixed UTC+9 (no daylight saving since 1988),
-// so a fixed zone avoids depending on the machine's tzdata.
-var kst = time.FixedZone("KST", 9*60*60)
+// kst is the one Korea Standard Time zone (see package kst for why fixed),
+// under the short name the rest of package ca uses.
+var kst = kstzone.Zone
 
 // NotAfter returns the end of validity for a certificate starting at from:
 // NPKI certificates expire at 23:59:59 KST of the expiry day. A validity

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signet-ca/signet/ca/crlreason"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
@@ -164,7 +165,7 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 				RevocationTime: e.RevokedAt,
 				// Go omits the reasonCode extension for 0, as RFC 5280
 				// 5.3.1 asks ("unspecified ... SHOULD be absent").
-				ReasonCode: e.Reason,
+				ReasonCode: entryReason(e),
 			})
 			return nil
 		})
@@ -398,7 +399,7 @@ func (g *Generator) sameEntries(ctx context.Context, stored *store.CRL, now time
 			return errDiffers
 		}
 		// Compare at the CRL's whole-second precision.
-		if k, ok := listed[serial.Text(16)]; !ok || k != (entryKey{e.RevokedAt.Unix(), e.Reason}) {
+		if k, ok := listed[serial.Text(16)]; !ok || k != (entryKey{e.RevokedAt.Unix(), entryReason(e)}) {
 			return errDiffers
 		}
 		seen++
@@ -449,4 +450,11 @@ func inputDigest(rl *x509.RevocationList) []byte {
 		fmt.Fprintf(h, "%s,%d,%d;", e.SerialNumber.Text(16), e.RevocationTime.UnixMicro(), e.ReasonCode)
 	}
 	return h.Sum(nil)
+}
+
+// entryReason is the reasonCode a CRL lists for an entry: certificateHold
+// for a suspension, the recorded reason for a revocation.
+func entryReason(e store.CRLEntry) int {
+	r, _ := crlreason.ForStatus(e.Status, e.Reason)
+	return r
 }

@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var kst = time.FixedZone("KST", 9*3600)
+	"github.com/signet-ca/signet/internal/kst"
+)
 
 // cert is the CLI's --json output for one certificate.
 type cert struct {
@@ -68,7 +68,7 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	e.checkCertificate(issued)
 	e.seen.cert(e.t, "subscriber", e.readDER(issued))
 	if want := endOfDayKST(issued.NotBefore.Add(240 * time.Hour)); !issued.NotAfter.Equal(want) {
-		t.Errorf("issued notAfter %v, want 23:59:59 KST ten days on: %v", issued.NotAfter.In(kst), want)
+		t.Errorf("issued notAfter %v, want 23:59:59 KST ten days on: %v", issued.NotAfter.In(kst.Zone), want)
 	}
 	if st := e.signetJSON("status", "--cert", issued.Dir); st.Status != "active" || st.Serial != issued.Serial {
 		t.Errorf("status after enroll: %+v", st)
@@ -480,8 +480,8 @@ func (e *env) writeFile(path string, b []byte) {
 }
 
 func endOfDayKST(t time.Time) time.Time {
-	d := t.In(kst)
-	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst)
+	d := t.In(kst.Zone)
+	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst.Zone)
 }
 
 func freeAddr(t *testing.T) string {

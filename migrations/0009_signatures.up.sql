@@ -26,6 +26,10 @@ CREATE TABLE signatures (
     outcome      text NOT NULL DEFAULT '',
     der          bytea,
     reserved_at  timestamptz NOT NULL,
+    -- The database's own clock at the reservation: recovery judges an open
+    -- reservation stale by it, so replicas whose clocks disagree never
+    -- abandon each other's work in flight.
+    recorded_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     settled_at   timestamptz,
     CHECK ((serial IS NULL) <> (crl_number IS NULL)),
     CHECK ((state = 'reserved') = (settled_at IS NULL)),
@@ -39,7 +43,7 @@ CREATE UNIQUE INDEX signatures_crl_number ON signatures (issuer_id, crl_number) 
 -- The admin query "everything the key signed in a period", newest first.
 CREATE INDEX signatures_reserved_at ON signatures (reserved_at, id);
 -- Recovery reads only the open reservations.
-CREATE INDEX signatures_open ON signatures (reserved_at) WHERE state = 'reserved';
+CREATE INDEX signatures_open ON signatures (recorded_at) WHERE state = 'reserved';
 
 -- Delegated signing keys (the OCSP responder's, the audit signer's) and
 -- their certificates, so that every replica and every restart reuses one

@@ -26,6 +26,7 @@ import (
 
 	xocsp "golang.org/x/crypto/ocsp"
 
+	"github.com/signet-ca/signet/ca/crlreason"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/store"
 )
@@ -403,17 +404,12 @@ func (r *Responder) sign(serial *big.Int, alg int, st *store.CertStatus) (*respo
 		// stop answering at notAfter.
 		tmpl.Status = xocsp.Good
 	case (st.Status == "revoked" || st.Status == "suspended") && st.RevokedAt != nil:
+		// RFC 6960 section 2.2: "revoked" covers a temporary revocation too,
+		// whose reason is certificateHold (RFC 5280 section 5.3.1); lifting
+		// the hold makes it good again.
 		tmpl.Status = xocsp.Revoked
 		tmpl.RevokedAt = st.RevokedAt.UTC()
-		if st.RevocationReason != nil {
-			tmpl.RevocationReason = *st.RevocationReason
-		}
-		if st.Status == "suspended" {
-			// RFC 6960 section 2.2: "revoked" covers a temporary
-			// revocation, whose reason is certificateHold (RFC 5280
-			// section 5.3.1); lifting the hold makes it good again.
-			tmpl.RevocationReason = xocsp.CertificateHold
-		}
+		tmpl.RevocationReason, _ = crlreason.ForStatus(st.Status, st.RevocationReason)
 	default:
 		return nil, fmt.Errorf("%w: certificate %s has status %q with revoked_at %v: refusing to guess", errSign, st.Serial, st.Status, st.RevokedAt)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	"github.com/signet-ca/signet/internal/kst"
 )
 
 // The plan is built in memory first, compactly (about 150 bytes per
@@ -393,16 +394,14 @@ func (g *generator) finish(firstCert, firstEvent int) {
 	}
 }
 
-var kst = time.FixedZone("KST", 9*60*60)
-
 // validityEnd is one year after t, at 23:59:59 KST of that day (ca.Validity.NotAfter).
-func validityEnd(t time.Time) time.Time { return endOfDay(addYears(t.In(kst), 1)) }
+func validityEnd(t time.Time) time.Time { return endOfDay(addYears(t.In(kst.Zone), 1)) }
 
 // renewedEnd is the old notAfter plus one year: the remaining days carry over.
-func renewedEnd(notAfter time.Time) time.Time { return endOfDay(addYears(notAfter.In(kst), 1)) }
+func renewedEnd(notAfter time.Time) time.Time { return endOfDay(addYears(notAfter.In(kst.Zone), 1)) }
 
 func endOfDay(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), 23, 59, 59, 0, kst).UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 23, 59, 59, 0, kst.Zone).UTC()
 }
 
 // addYears as ca does it: Feb 29 ends on Feb 28 (Korean Civil Act art. 160(3)).

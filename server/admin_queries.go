@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -67,12 +66,6 @@ func timeRange(r *signetv1.TimeRange) (from, to time.Time) {
 }
 
 func (s *adminService) storeError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, store.ErrBadFilter):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		return status.Error(codes.NotFound, "nothing matches: check the serial or the subject")
-	}
 	return toStatus(ctx, s.log, err)
 }
 

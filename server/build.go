@@ -14,7 +14,6 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence"
-	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	"github.com/signet-ca/signet/ca/lint"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/crl"
@@ -90,12 +89,8 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
-	var sim *devprovider.Simulator
-	if c.DevProviders {
-		if sim, err = devprovider.New(c.Audience, now); err != nil {
-			return nil, err
-		}
-		providers = append(providers, sim.Providers()...)
+	if c.Dev != nil {
+		providers = append(providers, c.Dev.Providers...)
 	}
 	if len(providers) == 0 {
 		return nil, errors.New("no identity providers configured")
@@ -127,7 +122,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		}
 	}
 	srv, err := New(Options{
-		Authority: authority, DB: db, DevIdentity: sim, Log: log, AdminCA: admin,
+		Authority: authority, DB: db, DevIdentity: c.Dev, Log: log, AdminCA: admin,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/signer"
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
 // Config is signetd's configuration file (JSON). `signetd --dev` builds one
@@ -58,9 +59,23 @@ type Config struct {
 	// CRLRetention is how long a CRL's DER is kept past its nextUpdate
 	// (default 7 days); its number, times and SHA-256 are kept forever.
 	CRLRetention Duration `json:"crlRetention,omitempty"`
-	// DevProviders enables the simulated identity providers. Only --dev
-	// may set it; a configuration file that asks for it is refused.
-	DevProviders bool `json:"devProviders,omitempty"`
+	// Dev is the simulated identity providers, which only signetd --dev
+	// sets (cmd/signetd/dev.go); a file cannot (see LoadConfig).
+	Dev *DevIdentity `json:"-"`
+}
+
+// DevIdentity is the simulated identity providers of signetd --dev, built
+// by the caller (server/devidentity over ca/evidence/devprovider) so that
+// the server package, which production runs, does not contain the
+// simulator.
+type DevIdentity struct {
+	// Providers are the simulator's keys, trusted beside Config.Providers.
+	Providers []evidence.Provider
+	// Service answers the CLI's simulated phone and account checks.
+	Service signetv1.DevIdentityServiceServer
+	// CI is the simulator's CI for a name and birth date (YYYYMMDD), so
+	// that the admin API can find a dev subject by them.
+	CI func(name, birth string) string
 }
 
 // ProviderConfig trusts one identity provider's key for one kind of check.
@@ -78,11 +93,17 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var c Config
-	if err := dec.Decode(&c); err != nil {
+	// devProviders is read only to be refused by name: simulated
+	// providers come from --dev, never from a file.
+	var file struct {
+		Config
+		DevProviders bool `json:"devProviders,omitempty"`
+	}
+	if err := dec.Decode(&file); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if c.DevProviders {
+	c := file.Config
+	if file.DevProviders {
 		return nil, fmt.Errorf("config %s: devProviders is refused outside --dev: simulated identity checks would let anyone obtain a certificate", path)
 	}
 	for _, p := range c.Providers {

@@ -32,7 +32,7 @@ func TestLoadConfig_ProductionRefusesDevProviders(t *testing.T) {
 		})
 	}
 	cfg, err := server.LoadConfig(write(`{"audience":"signet.bank.example","providers":[{"id":"nice","kind":"phone","publicKey":"nice.pem"}]}`))
-	if err != nil || cfg.Audience != "signet.bank.example" || cfg.DevProviders {
+	if err != nil || cfg.Audience != "signet.bank.example" || cfg.Dev != nil {
 		t.Fatalf("valid config: %+v, %v", cfg, err)
 	}
 }

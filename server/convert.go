@@ -19,7 +19,7 @@ var statusValues = map[string]signetv1.CertificateStatus{
 func certificateProto(r *ca.Record, public bool) *signetv1.Certificate {
 	c := &signetv1.Certificate{
 		Serial:     r.Serial,
-		Status:     statusValues[r.Status],
+		Status:     statusValues[string(r.Status)],
 		Profile:    r.Profile,
 		NotBefore:  timestamppb.New(r.NotBefore),
 		NotAfter:   timestamppb.New(r.NotAfter),

@@ -33,6 +33,7 @@ import (
 	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	"github.com/signet-ca/signet/ca/proof"
 	"github.com/signet-ca/signet/ca/signer"
+	"github.com/signet-ca/signet/internal/kst"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/store/storetest"
@@ -173,17 +174,17 @@ func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and
 // never on February 29 so that "one year later" is unambiguous.
 func testStart() time.Time {
-	d := time.Now().In(kst).AddDate(0, 0, 1)
+	d := time.Now().In(kst.Zone).AddDate(0, 0, 1)
 	if d.Month() == time.February && d.Day() == 29 {
 		d = d.AddDate(0, 0, 1)
 	}
-	return time.Date(d.Year(), d.Month(), d.Day(), 10, 2, 3, 0, kst)
+	return time.Date(d.Year(), d.Month(), d.Day(), 10, 2, 3, 0, kst.Zone)
 }
 
 // endOfDayKST is 23:59:59 KST on t's KST date plus the given years.
 func endOfDayKST(t time.Time, years int) time.Time {
-	d := t.In(kst).AddDate(years, 0, 0)
-	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst)
+	d := t.In(kst.Zone).AddDate(years, 0, 0)
+	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst.Zone)
 }
 
 type testWriter struct{ t testing.TB }

@@ -16,12 +16,11 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/internal/kst"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
 const banking = "personal-banking"
-
-var kst = time.FixedZone("KST", 9*3600)
 
 func TestIssue_OneYearNPKIProfile(t *testing.T) {
 	h := newHarness(t)
@@ -34,7 +33,7 @@ func TestIssue_OneYearNPKIProfile(t *testing.T) {
 		t.Errorf("notBefore = %v, want %v", cert.NotBefore, h.clock.Now())
 	}
 	if want := endOfDayKST(h.clock.Now(), 1); !cert.NotAfter.Equal(want) {
-		t.Errorf("notAfter = %v, want %v", cert.NotAfter.In(kst), want)
+		t.Errorf("notAfter = %v, want %v", cert.NotAfter.In(kst.Zone), want)
 	}
 	if cert.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment {
 		t.Errorf("key usage = %v, want digitalSignature|nonRepudiation", cert.KeyUsage)
@@ -103,7 +102,7 @@ func TestRenew_CarriesRemainingDaysOver(t *testing.T) {
 	}
 	cert := h.verify(resp.Certificate, h.clock.Now())
 	if want := endOfDayKST(oldCert.NotAfter, 1); !cert.NotAfter.Equal(want) {
-		t.Errorf("renewed notAfter = %v, want old notAfter + 1 year = %v", cert.NotAfter.In(kst), want)
+		t.Errorf("renewed notAfter = %v, want old notAfter + 1 year = %v", cert.NotAfter.In(kst.Zone), want)
 	}
 	if !bytes.Equal(cert.RawSubject, oldCert.RawSubject) {
 		t.Errorf("renewal changed the subject: %s -> %s", oldCert.Subject, cert.Subject)

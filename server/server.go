@@ -21,7 +21,6 @@ import (
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
-	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
 )
@@ -49,7 +48,7 @@ type Options struct {
 	DB        *store.DB
 	TLS       *tls.Config
 	// DevIdentity, when set, serves the simulated providers (dev only).
-	DevIdentity *devprovider.Simulator
+	DevIdentity *DevIdentity
 	// AdminCA, when set, enables the admin listener (mutual TLS).
 	AdminCA *adminca.CA
 	Log     *slog.Logger
@@ -77,7 +76,7 @@ func New(o Options) (*Server, error) {
 	)
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
 	if o.DevIdentity != nil {
-		signetv1.RegisterDevIdentityServiceServer(g, &devIdentityService{sim: o.DevIdentity})
+		signetv1.RegisterDevIdentityServiceServer(g, o.DevIdentity.Service)
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -90,7 +89,7 @@ func New(o Options) (*Server, error) {
 		}
 		var devCI func(string, string) string
 		if o.DevIdentity != nil {
-			devCI = devprovider.SimulatedCI
+			devCI = o.DevIdentity.CI
 		}
 		s.admin = newAdminServer(o.Authority, o.DB, o.TLS.Certificates[0], o.AdminCA, devCI, o.Log)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/store"
 )
 
 // kindCodes is the one place domain refusals become gRPC codes.
@@ -22,7 +23,8 @@ var kindCodes = map[ca.Kind]codes.Code{
 	ca.KindForbidden:    codes.PermissionDenied,
 }
 
-// toStatus maps a core error to a gRPC status whose message a person can
+// toStatus is the one error mapping of both services: it maps a core
+// refusal or a store error to a gRPC status whose message a person can
 // act on, with the machine reason in an ErrorInfo detail. Internal errors
 // are logged and not shown: they may carry database details.
 func toStatus(ctx context.Context, log *slog.Logger, err error) error {
@@ -34,6 +36,12 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, "the request was canceled")
+	}
+	switch {
+	case errors.Is(err, store.ErrBadFilter), errors.Is(err, store.ErrBadPageToken):
+		return status.Error(codes.InvalidArgument, err.Error()+": fix the filter, or start the listing again without a page token")
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, "nothing matches: check the serial or the subject")
 	}
 	rerr, ok := ca.AsError(err)
 	code, known := codes.Internal, false

@@ -108,17 +108,9 @@ func (r *AuditRow) fill() error {
 	return nil
 }
 
-// Advisory lock keys; see crlNumberLockPrefix.
-const (
-	auditSealLock   = "audit-seal:"   // transaction-scoped: one seal at a time
-	auditSealerLock = "audit-sealer:" // session-scoped: the one replica that runs the sealer
-)
-
-// TryAuditSealer tries to become the one replica that runs the audit
-// sealer, like TryCRLLeader: nil, nil when another session holds the lock.
-func (db *DB) TryAuditSealer(ctx context.Context, check time.Duration) (*LeaderLock, error) {
-	return db.tryLeaderLock(ctx, auditSealerLock, check)
-}
+// auditSealLock is the advisory lock key that serializes seal
+// transactions; advisory lock keys share one space (see leader.go).
+const auditSealLock = "audit-seal:"
 
 // LockAuditSeal serializes seal transactions (on any replica) until the
 // transaction ends, so that two sealers never extend the chain from the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/signet-ca/signet/internal/kst"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/store/storetest"
 )
@@ -176,8 +177,8 @@ func TestStatsCounters_AgreeWithTheRowsThroughChangesAndFolds(t *testing.T) {
 }
 
 func kstMidnightT(t time.Time) time.Time {
-	k := t.In(kst)
-	return time.Date(k.Year(), k.Month(), k.Day(), 0, 0, 0, 0, kst)
+	k := t.In(kst.Zone)
+	return time.Date(k.Year(), k.Month(), k.Day(), 0, 0, 0, 0, kst.Zone)
 }
 
 // oracleStatusCounts counts the certificates themselves, as Stats did
@@ -216,7 +217,7 @@ func oracleDayCounts(t *testing.T, conn *pgx.Conn, from, to time.Time) []store.D
 		if (!from.IsZero() && at.Before(from)) || (!to.IsZero() && !at.Before(to)) {
 			return nil
 		}
-		d := at.In(kst).Format(time.DateOnly)
+		d := at.In(kst.Zone).Format(time.DateOnly)
 		if byDay[d] == nil {
 			byDay[d] = &store.DayCount{Day: d}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,17 +25,16 @@ type CRL struct {
 type CRLEntry struct {
 	Serial    string // lower-case hex, as in certificates.serial
 	RevokedAt time.Time
-	// Reason is the RFC 5280 section 5.3.1 CRLReason code; a suspended
-	// certificate is reported as certificateHold (6).
-	Reason int
+	// Status is the stored status, revoked or suspended, and Reason the
+	// recorded RFC 5280 reason; what a CRL lists for them is
+	// crlreason.ForStatus's to say.
+	Status string
+	Reason *int
 }
 
-// Advisory lock keys share one 64-bit space with LockKey and TryJobLock,
-// so every CRL key carries its own prefix.
-const (
-	crlNumberLockPrefix = "crl-number:"
-	crlLeaderLockPrefix = "crl-leader:"
-)
+// crlNumberLockPrefix starts the advisory lock key that serializes CRL
+// numbers; advisory lock keys share one space (see leader.go).
+const crlNumberLockPrefix = "crl-number:"
 
 // LockCRLIssuer takes the transaction-scoped advisory lock that serializes
 // CRL number allocation for one issuer. Two generators (on one replica or
@@ -77,8 +75,7 @@ func (t *Tx) NextCRLNumber(ctx context.Context, issuerID string) (next int64, la
 // crlEntriesQuery selects what a complete CRL must list: every revoked or
 // suspended certificate of the issuer that has not expired. An entry may
 // leave the CRL after the certificate's notAfter (RFC 5280 5.1.2.6).
-const crlEntriesQuery = `SELECT serial, revoked_at,
-		CASE WHEN status = 'suspended' THEN 6 ELSE revocation_reason END
+const crlEntriesQuery = `SELECT serial, revoked_at, status, revocation_reason
 	FROM certificates
 	WHERE issuer_id = $1 AND status IN ('revoked', 'suspended') AND not_after > $2`
 
@@ -107,15 +104,16 @@ func (db *DB) CRLEntries(ctx context.Context, issuerID string, now time.Time, fn
 
 func scanCRLEntries(rows pgx.Rows, fn func(CRLEntry) error) error {
 	defer rows.Close()
-	var (
-		e      CRLEntry
-		reason int16
-	)
 	for rows.Next() {
-		if err := rows.Scan(&e.Serial, &e.RevokedAt, &reason); err != nil {
+		var e CRLEntry
+		var reason *int16
+		if err := rows.Scan(&e.Serial, &e.RevokedAt, &e.Status, &reason); err != nil {
 			return err
 		}
-		e.Reason = int(reason)
+		if reason != nil {
+			r := int(*reason)
+			e.Reason = &r
+		}
 		if err := fn(e); err != nil {
 			return err
 		}
@@ -181,93 +179,4 @@ func (db *DB) LatestCRLNumber(ctx context.Context, issuerID string) (int64, erro
 		return 0, notFound(err)
 	}
 	return n, nil
-}
-
-// LeaderLock is a session-level advisory lock held on a connection of its
-// own. PostgreSQL releases it when that session ends, so when the process
-// holding it dies (or its connection breaks) another replica can take it.
-type LeaderLock struct {
-	lost    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	release sync.Once
-}
-
-// TryCRLLeader tries to become the one replica that generates the issuer's
-// CRLs. It returns nil, nil when another session holds the lock. While
-// the lock is held, its connection is checked every check interval; Lost
-// is closed when the check fails, because the lock may then be gone.
-func (db *DB) TryCRLLeader(ctx context.Context, issuerID string, check time.Duration) (*LeaderLock, error) {
-	return db.tryLeaderLock(ctx, crlLeaderLockPrefix+issuerID, check)
-}
-
-func (db *DB) tryLeaderLock(ctx context.Context, key string, check time.Duration) (*LeaderLock, error) {
-	ctx, cancel := context.WithTimeout(ctx, db.timeout)
-	defer cancel()
-	pooled, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var got bool
-	err = pooled.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got)
-	switch {
-	case err != nil:
-		// The lock may have been granted before the error; closing the
-		// session makes sure it is not left behind in the pool.
-		pooled.Hijack().Close(context.Background())
-		return nil, err
-	case !got:
-		// No lock was taken, so the connection is clean for other users.
-		pooled.Release()
-		return nil, nil
-	}
-	// The session now holds the lock: it leaves the pool for good, or the
-	// next borrower would inherit the lock and nobody could release it.
-	conn := pooled.Hijack()
-	l := &LeaderLock{lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	go l.watch(conn, check, db.timeout)
-	return l, nil
-}
-
-func (l *LeaderLock) watch(conn *pgx.Conn, check, timeout time.Duration) {
-	defer close(l.done)
-	defer func() {
-		// Ending the session releases the lock at once.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn.Close(ctx)
-	}()
-	tick := time.NewTicker(check)
-	defer tick.Stop()
-	for {
-		select {
-		case <-l.stop:
-			// Unlock explicitly: closing the session also releases the
-			// lock, but only once the server has noticed, so a replica
-			// trying right after Release could still find it taken.
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
-			cancel()
-			return
-		case <-tick.C:
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			err := conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				close(l.lost)
-				return
-			}
-		}
-	}
-}
-
-// Lost is closed when the lock's connection failed a check: the lock may
-// already belong to another replica, so the holder must stop leading.
-func (l *LeaderLock) Lost() <-chan struct{} { return l.lost }
-
-// Release gives the lock up by closing its session, and waits until it is
-// closed. It is safe to call more than once and after Lost.
-func (l *LeaderLock) Release() {
-	l.release.Do(func() { close(l.stop) })
-	<-l.done
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/signet-ca/signet/internal/kst"
 )
 
 // The audit read side (AdminService): search, history, event listing and
@@ -51,21 +53,15 @@ var (
 //	expired    status 'expired', or 'active'/'suspended' with notAfter <= now
 //
 // The Status field of a returned Certificate is the stored one;
-// EffectiveStatus gives the one above.
+// ca.StatusAt gives the one above, and is its definition: the SQL here
+// mirrors it for filtering, and TestSearch_EffectiveStatusAgreesWithCa
+// (package ca) checks that the two agree.
 const (
 	StatusActive    = "active"
 	StatusSuspended = "suspended"
 	StatusRevoked   = "revoked"
 	StatusExpired   = "expired"
 )
-
-// EffectiveStatus is c's status as of now (see StatusExpired).
-func (c *Certificate) EffectiveStatus(now time.Time) string {
-	if (c.Status == StatusActive || c.Status == StatusSuspended) && !now.Before(c.NotAfter) {
-		return StatusExpired
-	}
-	return c.Status
-}
 
 // subjectNameExpr extracts the subscriber's name from an NPKI subject DN,
 // "CN=홍길동()0008812345…,OU=…": the CN's value up to the "()" before the
@@ -423,8 +419,8 @@ func kstDayExpr(t string) string { return "date_bin('1 day', " + t + ", '2000-01
 
 // kstMidnight returns the KST midnight at or before t.
 func kstMidnight(t time.Time) time.Time {
-	k := t.In(kst)
-	return time.Date(k.Year(), k.Month(), k.Day(), 0, 0, 0, 0, kst)
+	k := t.In(kst.Zone)
+	return time.Date(k.Year(), k.Month(), k.Day(), 0, 0, 0, 0, kst.Zone)
 }
 
 func (db *DB) statusCounts(ctx context.Context, now time.Time) ([]StatusCount, error) {
@@ -528,7 +524,7 @@ func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, er
 	var action string
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&day, &action, &n}, func() error {
-		d := day.In(kst).Format("2006-01-02")
+		d := day.In(kst.Zone).Format("2006-01-02")
 		dc := byDay[d]
 		if dc == nil {
 			dc = &DayCount{Day: d}
@@ -559,8 +555,6 @@ func (db *DB) dayCounts(ctx context.Context, from, to time.Time) ([]DayCount, er
 	}
 	return days, nil
 }
-
-var kst = time.FixedZone("KST", 9*60*60)
 
 // fillDays adds the days of [from, to) that had no operations.
 func fillDays(days []DayCount, from, to time.Time) []DayCount {

@@ -121,15 +121,17 @@ func (db *DB) SettleSignature(ctx context.Context, id int64, state string, der [
 	return db.InTx(ctx, func(tx *Tx) error { return tx.SettleSignature(ctx, id, state, der, outcome, at) })
 }
 
-// AbandonOpenSignatures marks abandoned every reservation older than
-// cutoff: the process that made it stopped between recording and settling
-// (a crash, a kill), so whether the key signed is unknown and nothing was
-// delivered. Each row gets its audit event. It returns how many.
-func (db *DB) AbandonOpenSignatures(ctx context.Context, cutoff, now time.Time, limit int) (int, error) {
+// AbandonOpenSignatures marks abandoned every reservation that has been
+// open for longer than olderThan by the database's clock: the process that
+// made it stopped between recording and settling (a crash, a kill), so
+// whether the key signed is unknown and nothing was delivered. Each row
+// gets its audit event, at now. It returns how many.
+func (db *DB) AbandonOpenSignatures(ctx context.Context, olderThan time.Duration, now time.Time, limit int) (int, error) {
 	n := 0
 	err := db.InTx(ctx, func(tx *Tx) error {
-		rows, err := tx.tx.Query(ctx, `SELECT id FROM signatures WHERE state = 'reserved' AND reserved_at < $1
-			ORDER BY reserved_at LIMIT $2 FOR UPDATE SKIP LOCKED`, cutoff, limit)
+		rows, err := tx.tx.Query(ctx, `SELECT id FROM signatures WHERE state = 'reserved'
+			AND recorded_at < clock_timestamp() - make_interval(secs => $1)
+			ORDER BY recorded_at LIMIT $2 FOR UPDATE SKIP LOCKED`, olderThan.Seconds(), limit)
 		if err != nil {
 			return err
 		}

@@ -25,14 +25,6 @@ func (t *Tx) Resume(ctx context.Context, serial string, at time.Time) error {
 	return err
 }
 
-// TryJobLock takes a transaction-scoped advisory lock if no other
-// transaction holds it, so that among replicas one runs a job at a time.
-func (t *Tx) TryJobLock(ctx context.Context, job string) (bool, error) {
-	var ok bool
-	err := t.tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, "job:"+job).Scan(&ok)
-	return ok, err
-}
-
 // LapsedSuspensions locks up to limit certificates suspended before
 // cutoff; rows locked by another transaction are skipped.
 func (t *Tx) LapsedSuspensions(ctx context.Context, cutoff time.Time, limit int) ([]*Certificate, error) {

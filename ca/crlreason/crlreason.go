@@ -69,3 +69,20 @@ func SubscriberCodes() []int {
 // BySubscriber reports whether a holder may give this reason for revoking
 // their own certificate.
 func BySubscriber(code int) bool { return subscriber[code] }
+
+// ForStatus is the reason relying parties see (CRL entry, OCSP revoked
+// response) for a certificate whose stored status is status: certificateHold
+// for a suspension (효력정지, DESIGN.md), the recorded reason for a
+// revocation; ok is false for a certificate that is not on hold or revoked.
+func ForStatus(status string, recorded *int) (reason int, ok bool) {
+	switch status {
+	case "suspended":
+		return CertificateHold, true
+	case "revoked":
+		if recorded != nil {
+			return *recorded, true
+		}
+		return Unspecified, true
+	}
+	return 0, false
+}

@@ -3,6 +3,7 @@ package evidence
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -23,7 +24,9 @@ var Carriers = []string{"SKT", "KT", "LGU", "SKT_MVNO", "KT_MVNO", "LGU_MVNO"}
 // CILen is the length of a CI (연계정보): base64 of 64 bytes.
 const CILen = 88
 
-const maxNameRunes = 100
+// maxNameRunes keeps the subject CN within RFC 5280's ub-common-name of 64
+// characters: the CN is the name, "()" and the RA's 20-digit number.
+const maxNameRunes = 64 - 2 - 20
 
 // NormalizeName returns name in Unicode NFC with surrounding whitespace
 // removed and inner runs of whitespace collapsed to one space. Providers may
@@ -33,21 +36,45 @@ func NormalizeName(name string) string {
 	return strings.Join(strings.Fields(norm.NFC.String(name)), " ")
 }
 
-// ValidName checks that a (normalized) name is present, short and printable.
+// ValidName checks that a (normalized) name can be a certificate holder's:
+// 1 to 42 characters (so that the CN stays within 64), letters of the
+// Hangul, Han (Hanja) or Latin script, with single spaces, hyphens,
+// apostrophes, periods and middle dots between them. Hangul fillers (which
+// render as nothing), control characters, symbols and U+FFFD (what a JSON
+// decoder makes of invalid UTF-8) are refused, so no blank or forged-looking
+// name is certified.
 func ValidName(name string) error {
 	n := NormalizeName(name)
 	if n == "" {
 		return errors.New("name is missing")
 	}
 	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > maxNameRunes {
-		return errors.New("name must be valid UTF-8 of at most 100 characters")
+		return fmt.Errorf("name must be valid UTF-8 of at most %d characters: the certificate's CN is the name, \"()\" and a 20-digit number, at most 64 characters (RFC 5280)", maxNameRunes)
 	}
+	letters := 0
 	for _, r := range n {
-		if !unicode.IsPrint(r) {
-			return errors.New("name contains control or unprintable characters")
+		switch {
+		case isNameLetter(r):
+			letters++
+		case r == ' ' || r == '-' || r == '\'' || r == '.' || r == '\u00b7':
+		default:
+			return fmt.Errorf("name contains %U, which is not a letter of a Korean, Hanja or Latin name: give the name as on the ID card", r)
 		}
 	}
+	if letters == 0 {
+		return errors.New("name has no letters: give the name as on the ID card")
+	}
 	return nil
+}
+
+// hangulFillers render as nothing; a name of them would look blank.
+var hangulFillers = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true}
+
+func isNameLetter(r rune) bool {
+	if !unicode.IsLetter(r) || hangulFillers[r] {
+		return false
+	}
+	return unicode.In(r, unicode.Hangul, unicode.Han, unicode.Latin)
 }
 
 // ValidBirth checks that s is a real calendar date written YYYYMMDD, from 1900

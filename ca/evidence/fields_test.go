@@ -80,3 +80,34 @@ func TestNormalizeName(t *testing.T) {
 		t.Errorf("NormalizeName = %q", got)
 	}
 }
+
+// A holder's name must fit the CN (at most 64 characters with "()" and the
+// 20-digit RA number) and be a real name (issue 8: a 100-character name
+// gave a 122-character CN, and names of U+3164 fillers passed).
+func TestValidName_FitsTheCNAndIsARealName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"홍길동", true},
+		{"김 철수", true},
+		{"John Smith", true},
+		{"O'Brien-Lee", true},
+		{"洪吉童", true},
+		{"Ma Jr.", true},
+		{strings.Repeat("가", 42), true},
+		{strings.Repeat("가", 43), false},
+		{strings.Repeat("a", 100), false},
+		{"\u3164\u3164\u3164", false},
+		{"홍\u3164동", false},
+		{"홍길동\ufffd", false},
+		{"홍길동\u200b", false},
+		{"홍길동!", false},
+		{"-.'", false},
+		{"Иван", false},
+	} {
+		if err := evidence.ValidName(tc.name); (err == nil) != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

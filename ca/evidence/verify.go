@@ -17,10 +17,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -257,6 +259,11 @@ func (v *Verifier) verifyToken(slot Kind, token, nonce string) (*tokenClaims, er
 	}
 	jws, err := jose.ParseSignedCompact(token, allowedAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
+		// A well-formed token with an algorithm no provider may use ("none",
+		// HMAC) is a forgery attempt, not a garbled result: untrusted.
+		if alg := headerAlg(token); alg != "" && !slices.Contains(allowedAlgs, jose.SignatureAlgorithm(alg)) {
+			return nil, fail(ReasonUntrusted, fmt.Sprintf("%s is signed with %q, which no identity provider may use (ES256, ES384, RS256, PS256 or EdDSA only): it may be forged; %s", what, alg, again))
+		}
 		return nil, fail(ReasonMalformed, what+" is not a compact JWS signed with ES256, ES384, RS256, PS256 or EdDSA: pass the provider's result unchanged")
 	}
 
@@ -404,4 +411,24 @@ func match(p *Phone, a *Account) (*Identity, error) {
 		Bank: a.Bank, Account: a.Number,
 		JTIs: []string{p.Provider + "/" + p.JTI, a.Provider + "/" + a.JTI},
 	}, nil
+}
+
+// headerAlg reads a compact JWS's "alg" header without trusting anything
+// else in it; "" if the header does not parse.
+func headerAlg(token string) string {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	return h.Alg
 }

@@ -116,13 +116,14 @@ func TestVerify(t *testing.T) {
 		{name: "phone missing", phone: func() string { return "" }, account: account(), want: evidence.ReasonMalformed},
 		{name: "garbage", phone: func() string { return "not.a.jws" }, account: account(), want: evidence.ReasonMalformed},
 		{name: "oversized", phone: func() string { return strings.Repeat("a", 70000) }, account: account(), want: evidence.ReasonMalformed},
-		{name: "alg none", phone: func() string { return noneToken(m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonMalformed},
-		{name: "alg HS256", phone: func() string { return hs256Token(t, m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonMalformed},
-		{name: "alg RS384 not allowed", phone: func() string { return et.SignAlg(testRSAKey(t), jose.RS384, m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonMalformed},
 		{name: "kind missing", phone: phone(et.WithoutClaim("kind")), account: account(), want: evidence.ReasonMalformed},
 		{name: "kind unknown", phone: phone(et.WithClaim("kind", "email")), account: account(), want: evidence.ReasonMalformed},
 
-		// Forged or untrusted.
+		// Forged or untrusted. An algorithm no provider may use is a forgery
+		// attempt (README: evidence_untrusted), not a garbled token.
+		{name: "alg none", phone: func() string { return noneToken(m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonUntrusted},
+		{name: "alg HS256", phone: func() string { return hs256Token(t, m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonUntrusted},
+		{name: "alg RS384 not allowed", phone: func() string { return et.SignAlg(testRSAKey(t), jose.RS384, m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonUntrusted},
 		{name: "forged: attacker key with trusted phone iss", phone: func() string { return m.SignWith(attacker, m.PhoneClaims(nonce, p)) }, account: account(), want: evidence.ReasonUntrusted},
 		{name: "forged: attacker key with trusted account iss", phone: phone(), account: func() string { return m.SignWith(attacker, m.AccountClaims(nonce, p)) }, want: evidence.ReasonUntrusted},
 		{name: "unknown issuer", phone: phone(et.WithClaim("iss", "evil-phone")), account: account(), want: evidence.ReasonUntrusted},
@@ -316,7 +317,7 @@ func TestVerifyAlgorithms(t *testing.T) {
 		{"rsa-phone", rk, jose.RS256, ""},
 		{"rsa-phone", rk, jose.PS256, ""},
 		{"ed-phone", edKey, jose.EdDSA, ""},
-		{"rsa-phone", rk, jose.RS512, evidence.ReasonMalformed},
+		{"rsa-phone", rk, jose.RS512, evidence.ReasonUntrusted},      // an algorithm no provider may use
 		{"rsa-phone", m.Phone, jose.ES256, evidence.ReasonUntrusted}, // EC signature, RSA provider
 		{"p384-phone", m.Phone, jose.ES256, evidence.ReasonUntrusted},
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/signet-ca/signet/internal/kst"
 )
 
 // keys are made once per test binary: RSA-2048 generation is slow, the more so under -race.
@@ -131,8 +133,8 @@ func signetTemplate(t testing.TB) *x509.Certificate {
 	}
 	serial[0] = serial[0]&0x7f | 0x40 // positive and exactly 20 octets
 	now := time.Now().UTC().Truncate(time.Second)
-	expiry := now.AddDate(1, 0, 0).In(kst)
-	notAfter := time.Date(expiry.Year(), expiry.Month(), expiry.Day(), 23, 59, 59, 0, kst)
+	expiry := now.AddDate(1, 0, 0).In(kst.Zone)
+	notAfter := time.Date(expiry.Year(), expiry.Month(), expiry.Day(), 23, 59, 59, 0, kst.Zone)
 	return &x509.Certificate{
 		SerialNumber:          new(big.Int).SetBytes(serial),
 		RawSubject:            subjectDER(t, testCN),

@@ -12,6 +12,8 @@ import (
 	"github.com/zmap/zcrypto/x509"
 	zl "github.com/zmap/zlint/v3/lint"
 	"github.com/zmap/zlint/v3/util"
+
+	"github.com/signet-ca/signet/internal/kst"
 )
 
 // sourceNPKI marks Signet's own lints, so that New can include them for subscriber certificates only.
@@ -186,9 +188,6 @@ func anyNonEmpty(ss []string) bool {
 	return false
 }
 
-// kst is Korea Standard Time, which has no daylight saving.
-var kst = time.FixedZone("KST", 9*60*60)
-
 type notAfterKST struct{}
 
 // CheckApplies leaves out validities under a day: demo profiles shortened below a day end exactly, since
@@ -198,7 +197,7 @@ func (notAfterKST) CheckApplies(c *x509.Certificate) bool {
 }
 
 func (notAfterKST) Execute(c *x509.Certificate) *zl.LintResult {
-	t := c.NotAfter.In(kst)
+	t := c.NotAfter.In(kst.Zone)
 	if h, m, s := t.Clock(); h != 23 || m != 59 || s != 59 {
 		return errorf("notAfter is %s, want 23:59:59 KST (14:59:59Z)", t.Format(time.RFC3339))
 	}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/signet-ca/signet/ca/devca"
+
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/store/storetest"
 )
@@ -61,8 +63,9 @@ func TestSettleSignature_SettlesARowOnlyOnce(t *testing.T) {
 	}
 }
 
-// Recovery abandons the reservations whose process is presumed dead
-// (older than the cutoff), oldest first and at most limit at a time, and
+// Recovery abandons the reservations whose process is presumed dead (open
+// longer than the window by the database's clock, whatever the reserving
+// replica's clock said), oldest first and at most limit at a time, and
 // leaves recent reservations and settled rows alone.
 func TestAbandonOpenSignatures_SettlesOnlyReservationsOlderThanTheCutoff(t *testing.T) {
 	t.Parallel()
@@ -83,11 +86,23 @@ func TestAbandonOpenSignatures_SettlesOnlyReservationsOlderThanTheCutoff(t *test
 	oldest := reserve(t, s, db, now.Add(-2*time.Hour))
 	older := reserve(t, s, db, now.Add(-time.Hour))
 	atCutoff := reserve(t, s, db, cutoff)
-	recent := reserve(t, s, db, now.Add(-time.Minute))
+	// A replica whose clock runs an hour ahead: its reservation is recent
+	// by the database's clock, and must not be abandoned.
+	recent := reserve(t, s, db, now.Add(time.Hour))
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for p, age := range map[*Pending]string{oldest: "2 hours", older: "1 hour", atCutoff: "29 minutes", recent: "1 minute"} {
+		if _, err := conn.Exec(ctx, `UPDATE signatures SET recorded_at = clock_timestamp() - $2::interval WHERE id = $1`, p.LedgerID(), age); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	var abandoned []int64
 	for _, want := range []int{1, 1, 0} {
-		n, err := db.AbandonOpenSignatures(ctx, cutoff, now, 1)
+		n, err := db.AbandonOpenSignatures(ctx, 30*time.Minute, now, 1)
 		if err != nil {
 			t.Fatalf("AbandonOpenSignatures: %v", err)
 		}
@@ -109,8 +124,8 @@ func TestAbandonOpenSignatures_SettlesOnlyReservationsOlderThanTheCutoff(t *test
 		{"settled long ago", issued, store.SigIssued},
 		{"reserved two hours ago", oldest, store.SigAbandoned},
 		{"reserved an hour ago", older, store.SigAbandoned},
-		{"reserved at the cutoff", atCutoff, store.SigReserved},
-		{"reserved a minute ago", recent, store.SigReserved},
+		{"reserved just inside the window", atCutoff, store.SigReserved},
+		{"reserved a minute ago by a clock running ahead", recent, store.SigReserved},
 	} {
 		row := ledgerRow(t, db, s.ID(), tc.p.LedgerID())
 		if row.State != tc.state {

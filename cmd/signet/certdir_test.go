@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 )
 
@@ -40,13 +41,13 @@ func TestNPKIDN_FormatsLikeNPKIFolders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cert := ca.issue(t, key, tt.subject, big.NewInt(1))
-			got, err := npkiDN(cert.RawSubject)
+			got, err := cli.NPKIDN(cert.RawSubject)
 			if err != nil || got != tt.want {
 				t.Errorf("npkiDN = %q, %v\n          want %q", got, err, tt.want)
 			}
 		})
 	}
-	if _, err := npkiDN([]byte("junk")); err == nil {
+	if _, err := cli.NPKIDN([]byte("junk")); err == nil {
 		t.Error("junk subject accepted")
 	}
 }

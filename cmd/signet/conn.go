@@ -3,19 +3,15 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -34,32 +30,28 @@ type client struct {
 // as the only trust anchor: the subscriber talks to exactly one CA, and a
 // system root store would let any public CA impersonate it. grpc.NewClient
 // connects on the first call, so dial fails only on local problems.
-func dial(g *globals) (*client, error) {
-	if g.timeout <= 0 {
-		return nil, fmt.Errorf("--timeout %s: give a positive duration such as 30s", g.timeout)
+func dial(g *cli.Globals) (*client, error) {
+	if g.Timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %s: give a positive duration such as 30s", g.Timeout)
 	}
-	addr, host, err := serverAddr(g.server)
+	addr, host, err := serverAddr(g.Server)
 	if err != nil {
 		return nil, err
 	}
-	pem, err := os.ReadFile(g.caFile)
+	roots, err := g.Roots()
 	if err != nil {
-		return nil, fmt.Errorf("reading the trust anchor (--ca-file): %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate: give signetd's root certificate (root.pem)", g.caFile)
+		return nil, err
 	}
 	cfg := &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {
-		return nil, fmt.Errorf("--server %s: %w", g.server, err)
+		return nil, fmt.Errorf("--server %s: %w", g.Server, err)
 	}
 	return &client{
 		conn:    conn,
 		enroll:  signetv1.NewEnrollmentServiceClient(conn),
 		dev:     signetv1.NewDevIdentityServiceClient(conn),
-		timeout: g.timeout,
+		timeout: g.Timeout,
 	}, nil
 }
 
@@ -82,55 +74,9 @@ func serverAddr(server string) (addr, host string, err error) {
 	return net.JoinHostPort(host, port), host, nil
 }
 
-// once makes one call with the per-call time limit. Reads and calls that
-// only start something (StartEnrollment) are not retried: a retry would
-// not be safe or would not help.
-func once[T any](ctx context.Context, timeout time.Duration, call func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return call(cctx)
-}
-
-// maxRetries is how often a mutating call is repeated after a transient
-// failure. Each mutating call carries a request_id, so a repeat returns the
-// first result instead of acting twice (DESIGN.md, invariant 6).
-const maxRetries = 3
-
-// retryDelay is the pause before retry n (0-based); a variable so tests
-// need not sleep.
-var retryDelay = func(n int) time.Duration { return 500 * time.Millisecond << n }
-
-// retry makes a mutating call and repeats it, unchanged, when the answer was
-// lost in transit (Unavailable) or came too late (DeadlineExceeded): in both
-// cases the server may or may not have acted, and only a repeat with the
-// same request_id finds out safely.
-func retry[T any](ctx context.Context, timeout time.Duration, call func(context.Context) (T, error)) (T, error) {
-	for n := 0; ; n++ {
-		v, err := once(ctx, timeout, call)
-		if err == nil || n == maxRetries || !transient(err) || ctx.Err() != nil {
-			return v, err
-		}
-		t := time.NewTimer(retryDelay(n))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return v, err
-		case <-t.C:
-		}
-	}
-}
-
-func transient(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return true
-	}
-	return false
-}
-
 // getCertificate asks for a certificate's public status.
 func (c *client) getCertificate(ctx context.Context, serial string) (*signetv1.Certificate, error) {
-	resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetCertificateResponse, error) {
+	resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetCertificateResponse, error) {
 		return c.enroll.GetCertificate(ctx, &signetv1.GetCertificateRequest{Serial: serial})
 	})
 	if err != nil {
@@ -141,7 +87,7 @@ func (c *client) getCertificate(ctx context.Context, serial string) (*signetv1.C
 
 // startEnrollment gets the nonce (and audience) for one operation.
 func (c *client) startEnrollment(ctx context.Context, profile string, purpose signetv1.EnrollmentPurpose) (*signetv1.StartEnrollmentResponse, error) {
-	return once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartEnrollmentResponse, error) {
+	return cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartEnrollmentResponse, error) {
 		return c.enroll.StartEnrollment(ctx, &signetv1.StartEnrollmentRequest{Profile: profile, Purpose: purpose})
 	})
 }
@@ -156,27 +102,14 @@ func (c *client) audience(ctx context.Context, given, serial string) (string, er
 	}
 	cert, err := c.getCertificate(ctx, serial)
 	if err != nil {
-		return "", wrapCall("looking up the certificate's profile", err)
+		return "", cli.WrapCall("looking up the certificate's profile", err)
 	}
 	en, err := c.startEnrollment(ctx, cert.GetProfile(), signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE)
 	if err != nil {
-		return "", wrapCall("learning the server's audience (or give --audience)", err)
+		return "", cli.WrapCall("learning the server's audience (or give --audience)", err)
 	}
 	if en.GetAudience() == "" {
 		return "", errors.New("the server announced no audience: give --audience")
 	}
 	return en.GetAudience(), nil
-}
-
-// wrapCall says what the client was doing when a call failed, keeping the
-// gRPC status for the exit message.
-func wrapCall(op string, err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if strings.HasPrefix(st.Message(), op+":") {
-		op = "" // the server already said it
-	}
-	return &callError{op: op, st: st}
 }

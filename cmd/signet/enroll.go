@@ -5,11 +5,11 @@ import (
 	"crypto"
 	"flag"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/google/uuid"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
@@ -46,20 +46,20 @@ type prepared struct {
 
 func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) {
 	if f.profile == "" {
-		return nil, usageErr(fs, "--profile is required: %s", "personal-banking, personal-general, corporate-banking or corporate-general")
+		return nil, cli.UsageErr(fs, "--profile is required: %s", "personal-banking, personal-general, corporate-banking or corporate-general")
 	}
 	if err := checkKeyType(f.keyType); err != nil {
-		return nil, usageErr(fs, "%v", err)
+		return nil, cli.UsageErr(fs, "%v", err)
 	}
 	if err := f.id.validate(); err != nil {
-		return nil, usageErr(fs, "%v", err)
+		return nil, cli.UsageErr(fs, "%v", err)
 	}
 	pw, err := newPassword(f.passwordFile)
 	if err != nil {
-		return nil, usageErr(fs, "%v", err)
+		return nil, cli.UsageErr(fs, "%v", err)
 	}
 	if home == "" {
-		return nil, usageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
+		return nil, cli.UsageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
 	}
 	if err := checkWritable(filepath.Join(home, "NPKI")); err != nil {
 		return nil, err
@@ -75,31 +75,31 @@ func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) 
 	return &prepared{key: key, csr: csr, encKey: encKey}, nil
 }
 
-func runEnroll(ctx context.Context, e *env, args []string) error {
+func runEnroll(ctx context.Context, e *cli.Env, args []string) error {
 	return enrollOrReissue(ctx, e, args, "enroll", signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE)
 }
 
-func runReissue(ctx context.Context, e *env, args []string) error {
+func runReissue(ctx context.Context, e *cli.Env, args []string) error {
 	return enrollOrReissue(ctx, e, args, "reissue", signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE)
 }
 
 // enrollOrReissue is 발급 and 재발급: both prove identity afresh and send a
 // new key's request; reissue also revokes the old certificate (superseded)
 // and keeps its notAfter, on the server.
-func enrollOrReissue(ctx context.Context, e *env, args []string, name string, purpose signetv1.EnrollmentPurpose) error {
-	fs := newFlagSet(e, name, "--name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM --password-file F [--profile P] [--key T]")
+func enrollOrReissue(ctx context.Context, e *cli.Env, args []string, name string, purpose signetv1.EnrollmentPurpose) error {
+	fs := cli.NewFlagSet(e, name, "--name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM --password-file F [--profile P] [--key T]")
 	var f enrollFlags
 	f.register(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	p, err := f.prepare(fs, e.g.home)
+	p, err := f.prepare(fs, e.G.Home)
 	if err != nil {
 		return err
 	}
-	progress := e.progress()
+	progress := e.Progress()
 
-	c, err := dial(e.g)
+	c, err := dial(e.G)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func enrollOrReissue(ctx context.Context, e *env, args []string, name string, pu
 	var issued *signetv1.Certificate
 	var replaced string
 	if purpose == signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE {
-		resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.IssueCertificateResponse, error) {
+		resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.IssueCertificateResponse, error) {
 			return c.enroll.IssueCertificate(ctx, &signetv1.IssueCertificateRequest{
 				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
 		})
@@ -127,21 +127,21 @@ func enrollOrReissue(ctx context.Context, e *env, args []string, name string, pu
 		}
 		issued = resp.GetCertificate()
 	} else {
-		resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.ReissueCertificateResponse, error) {
+		resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.ReissueCertificateResponse, error) {
 			return c.enroll.ReissueCertificate(ctx, &signetv1.ReissueCertificateRequest{
 				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
 		})
 		if err != nil {
 			return err
 		}
-		issued, replaced = resp.GetCertificate(), normalSerial(resp.GetReplacedSerial())
+		issued, replaced = resp.GetCertificate(), cli.NormalSerial(resp.GetReplacedSerial())
 	}
 
 	// Look for the replaced certificate's folder before saving, since with
 	// an unchanged subject the new pair goes into that same folder.
 	var oldDir string
 	if replaced != "" {
-		oldDir = folderOf(e.g.home, replaced)
+		oldDir = folderOf(e.G.Home, replaced)
 	}
 	v, err := saveNew(e, issued, p.key, p.encKey, "")
 	if err != nil {
@@ -153,33 +153,24 @@ func enrollOrReissue(ctx context.Context, e *env, args []string, name string, pu
 	if oldDir != "" && oldDir != v.Dir {
 		fmt.Fprintf(progress, "the replaced certificate %s is revoked; its folder %s can be deleted\n", replaced, oldDir)
 	}
-	return printView(e.stdout, e.g.json, v)
+	return cli.PrintView(e.Stdout, e.G.JSON, v)
 }
 
 // saveNew checks a certificate the server issued for key and writes it with
 // the encrypted key, into dir or, when dir is "", into the folder its
 // subject names under --home.
-func saveNew(e *env, issued *signetv1.Certificate, key crypto.Signer, encKey []byte, dir string) (certView, error) {
+func saveNew(e *cli.Env, issued *signetv1.Certificate, key crypto.Signer, encKey []byte, dir string) (cli.CertView, error) {
 	cert, err := issuedCertificate(issued.GetDer(), key)
 	if err != nil {
-		return certView{}, err
+		return cli.CertView{}, err
 	}
 	if dir == "" {
-		if dir, err = certFolder(e.g.home, cert); err != nil {
-			return certView{}, err
+		if dir, err = certFolder(e.G.Home, cert); err != nil {
+			return cli.CertView{}, err
 		}
 	}
 	if err := saveIssued(dir, cert.Raw, encKey); err != nil {
-		return certView{}, err
+		return cli.CertView{}, err
 	}
-	return viewOf(issued, cert, dir), nil
-}
-
-// progress is where steps are narrated: stderr, and nowhere with --json so
-// that scripts see only the result.
-func (e *env) progress() io.Writer {
-	if e.g.json {
-		return io.Discard
-	}
-	return e.stderr
+	return cli.ViewOf(issued, cert, dir), nil
 }

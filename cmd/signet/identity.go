@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -86,7 +87,7 @@ func stripSeparators(s string) string {
 // dev the SMS code and the 1-won memo code come back in the start response;
 // a real client would ask the user to type them.
 func (c *client) checkIdentity(ctx context.Context, id *identity, nonce string, progress io.Writer) (*signetv1.IdentityEvidence, error) {
-	ps, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartPhoneCheckResponse, error) {
+	ps, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartPhoneCheckResponse, error) {
 		return c.dev.StartPhoneCheck(ctx, &signetv1.StartPhoneCheckRequest{
 			Nonce: nonce, Name: id.name, Birth: id.birth, Phone: id.phone, Carrier: id.carrier})
 	})
@@ -94,14 +95,14 @@ func (c *client) checkIdentity(ctx context.Context, id *identity, nonce string, 
 		return nil, devCallError("phone check", err)
 	}
 	fmt.Fprintf(progress, "phone check: SMS code %s (shown by the dev provider)\n", ps.GetCode())
-	pc, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ConfirmPhoneCheckResponse, error) {
+	pc, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ConfirmPhoneCheckResponse, error) {
 		return c.dev.ConfirmPhoneCheck(ctx, &signetv1.ConfirmPhoneCheckRequest{CheckId: ps.GetCheckId(), Code: ps.GetCode()})
 	})
 	if err != nil {
 		return nil, devCallError("phone check", err)
 	}
 
-	as, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartAccountCheckResponse, error) {
+	as, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.StartAccountCheckResponse, error) {
 		return c.dev.StartAccountCheck(ctx, &signetv1.StartAccountCheckRequest{
 			Nonce: nonce, Bank: id.bank, Account: id.account, HolderName: id.name, HolderBirth: id.birth})
 	})
@@ -109,7 +110,7 @@ func (c *client) checkIdentity(ctx context.Context, id *identity, nonce string, 
 		return nil, devCallError("account check", err)
 	}
 	fmt.Fprintf(progress, "account check: 1-won deposit memo %s (shown by the dev provider)\n", as.GetCode())
-	ac, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ConfirmAccountCheckResponse, error) {
+	ac, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ConfirmAccountCheckResponse, error) {
 		return c.dev.ConfirmAccountCheck(ctx, &signetv1.ConfirmAccountCheckRequest{CheckId: as.GetCheckId(), Code: as.GetCode()})
 	})
 	if err != nil {
@@ -122,9 +123,9 @@ func (c *client) checkIdentity(ctx context.Context, id *identity, nonce string, 
 // that does not run the simulated providers.
 func devCallError(op string, err error) error {
 	if status.Code(err) == codes.Unimplemented {
-		return &callError{op: op, st: status.New(codes.Unimplemented,
+		return cli.WrapCall(op, status.Error(codes.Unimplemented,
 			"this server does not run the simulated identity providers: start signetd with --dev "+
-				"(in production the bank app runs the identity checks)")}
+				"(in production the bank app runs the identity checks)"))
 	}
-	return wrapCall(op, err)
+	return cli.WrapCall(op, err)
 }

@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 )
 
 // noServer points at nothing and trusts a missing file: a command that got
@@ -109,8 +111,8 @@ func TestRun_RefusesBadInputBeforeContactingServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(noServer(t), tt.args...)
 			code, stdout, stderr := runCLI(t, args...)
-			if code != exitUsage {
-				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			if code != cli.ExitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, cli.ExitUsage, stderr)
 			}
 			if !strings.Contains(stderr, tt.want) {
 				t.Errorf("stderr does not contain %q:\n%s", tt.want, stderr)
@@ -129,7 +131,7 @@ func TestRun_EnrollWritesNothingWhenRefused(t *testing.T) {
 	home := t.TempDir()
 	weak := writeFile(t, "password\n")
 	args := append([]string{"--home", home, "--ca-file", "/nonexistent", "enroll", "--password-file", weak}, identityArgs()...)
-	if code, _, stderr := runCLI(t, args...); code != exitUsage || !strings.Contains(stderr, "no digit, no symbol") {
+	if code, _, stderr := runCLI(t, args...); code != cli.ExitUsage || !strings.Contains(stderr, "no digit, no symbol") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(home, "NPKI")); !os.IsNotExist(err) {
@@ -144,7 +146,7 @@ func TestRun_ValidInputReachesServer(t *testing.T) {
 	args := append(noServer(t), "enroll", "--password-file", pw, "--key", "ecdsa-p256")
 	args = append(args, identityArgs("--phone", "010-1234-5678", "--carrier", "skt", "--account", "123-456-789012")...)
 	code, _, stderr := runCLI(t, args...)
-	if code != exitFail || !strings.Contains(stderr, "signet: reading the trust anchor (--ca-file)") {
+	if code != cli.ExitFail || !strings.Contains(stderr, "signet: reading the trust anchor (--ca-file)") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
@@ -152,7 +154,7 @@ func TestRun_ValidInputReachesServer(t *testing.T) {
 func TestRun_Help(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"-h"}, {"enroll", "-h"}, {"revoke", "--help"}} {
 		code, stdout, stderr := runCLI(t, args...)
-		if code != exitOK || !strings.Contains(stdout+stderr, "Usage: signet") {
+		if code != cli.ExitOK || !strings.Contains(stdout+stderr, "Usage: signet") {
 			t.Errorf("%v: exit %d, output:\n%s%s", args, code, stdout, stderr)
 		}
 	}
@@ -161,7 +163,7 @@ func TestRun_Help(t *testing.T) {
 func TestRun_GlobalFlagsAfterCommand(t *testing.T) {
 	home := t.TempDir()
 	code, stdout, stderr := runCLI(t, "list", "--home", home, "--json")
-	if code != exitOK || stdout != "[]\n" {
+	if code != cli.ExitOK || stdout != "[]\n" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }
@@ -171,14 +173,14 @@ func TestList_ShowsLocalCertificatesWhenServerUnreachable(t *testing.T) {
 	h := newHolder(t, ca, 0x1f)
 	// Port 1 on loopback refuses at once.
 	code, stdout, stderr := runCLI(t, "--home", h.home, "--server", "127.0.0.1:1", "--ca-file", ca.writePEM(t), "--json", "list")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	var got []certView
+	var got []cli.CertView
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("%v in %s", err, stdout)
 	}
-	want := certView{Serial: "1f", Status: "unknown", NotBefore: "2026-01-02T03:04:05Z", NotAfter: "2027-01-02T14:59:59Z",
+	want := cli.CertView{Serial: "1f", Status: "unknown", NotBefore: "2026-01-02T03:04:05Z", NotAfter: "2027-01-02T14:59:59Z",
 		Dir: h.dir, Subject: testDN, Error: "server unreachable"}
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("list = %+v\nwant  %+v", got, want)
@@ -189,22 +191,22 @@ func TestList_ShowsLocalCertificatesWhenServerUnreachable(t *testing.T) {
 
 	// A missing trust anchor still lists, and says why nothing was checked.
 	code, stdout, stderr = runCLI(t, "--home", h.home, "--ca-file", "/nonexistent", "list")
-	if code != exitOK || !strings.Contains(stdout, "unknown [not checked: reading the trust anchor") || !strings.Contains(stdout, testDN) {
+	if code != cli.ExitOK || !strings.Contains(stdout, "unknown [not checked: reading the trust anchor") || !strings.Contains(stdout, testDN) {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
 
 func TestErrorText(t *testing.T) {
-	g := &globals{server: "127.0.0.1:9443", caFile: "root.pem"}
+	g := &cli.Globals{Server: "127.0.0.1:9443", CAFile: "root.pem"}
 	tests := []struct {
 		err  error
 		want string
 	}{
 		{status.Error(codes.AlreadyExists, "you already hold an active certificate"),
 			"signet: you already hold an active certificate (AlreadyExists)"},
-		{wrapCall("phone check", status.Error(codes.PermissionDenied, "wrong code: 2 attempts left")),
+		{cli.WrapCall("phone check", status.Error(codes.PermissionDenied, "wrong code: 2 attempts left")),
 			"signet: phone check: wrong code: 2 attempts left (PermissionDenied)"},
-		{wrapCall("phone check", status.Error(codes.InvalidArgument, "phone check: invalid request")),
+		{cli.WrapCall("phone check", status.Error(codes.InvalidArgument, "phone check: invalid request")),
 			"signet: phone check: invalid request (InvalidArgument)"},
 		{devCallError("account check", status.Error(codes.Unimplemented, "unknown service")),
 			"signet: account check: this server does not run the simulated identity providers: start signetd with --dev"},
@@ -215,7 +217,7 @@ func TestErrorText(t *testing.T) {
 		{errors.New("plain failure"), "signet: plain failure"},
 	}
 	for _, tt := range tests {
-		if got := errorText(tt.err, g); !strings.Contains(got, tt.want) {
+		if got := cli.ErrorText(tt.err, g); !strings.Contains(got, tt.want) {
 			t.Errorf("errorText(%v) = %q, want it to contain %q", tt.err, got, tt.want)
 		}
 	}

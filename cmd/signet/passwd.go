@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 )
 
@@ -19,36 +20,36 @@ var passwdStep = func(step string) error { return nil }
 
 // runPasswd re-encrypts signPri.key under a new password (비밀번호 변경).
 // The key and certificate do not change, so the server is not involved.
-func runPasswd(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "passwd", "--cert DIR --password-file OLD --new-password-file NEW [--legacy]")
+func runPasswd(_ context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "passwd", "--cert DIR --password-file OLD --new-password-file NEW [--legacy]")
 	var dir, passwordFile, newPasswordFile string
 	var legacy bool
 	fs.StringVar(&dir, "cert", "", "NPKI certificate `folder`")
 	fs.StringVar(&passwordFile, "password-file", "", "`file` whose first line is the current certificate password")
 	fs.StringVar(&newPasswordFile, "new-password-file", "", "`file` whose first line is the new password (10+ characters with letters, digits and symbols)")
 	fs.BoolVar(&legacy, "legacy", false, "encrypt with SEED-CBC for older Korean software (default AES-256; a SEED file stays SEED)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if dir == "" {
-		return usageErr(fs, "--cert is required: the NPKI certificate folder")
+		return cli.UsageErr(fs, "--cert is required: the NPKI certificate folder")
 	}
 	oldPW, err := readPassword(passwordFile)
 	if err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	if newPasswordFile == "" {
-		return usageErr(fs, "--new-password-file is required: a file whose first line is the new password")
+		return cli.UsageErr(fs, "--new-password-file is required: a file whose first line is the new password")
 	}
 	newPW, err := readPassword(newPasswordFile)
 	if err == nil {
 		err = npki.CheckPassword(string(newPW))
 	}
 	if err != nil {
-		return usageErr(fs, "--new-password-file: %v", err)
+		return cli.UsageErr(fs, "--new-password-file: %v", err)
 	}
 	if bytes.Equal(oldPW, newPW) {
-		return usageErr(fs, "the new password is the same as the current one")
+		return cli.UsageErr(fs, "the new password is the same as the current one")
 	}
 
 	dir = certDir(dir)
@@ -69,7 +70,7 @@ func runPasswd(_ context.Context, e *env, args []string) error {
 	if err := replaceKeyFile(dir, enc, newPW, key); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "changed the password of %s (%s)\n", filepath.Join(dir, npki.KeyFile), scheme)
+	fmt.Fprintf(e.Stdout, "changed the password of %s (%s)\n", filepath.Join(dir, npki.KeyFile), scheme)
 	return nil
 }
 

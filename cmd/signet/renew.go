@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
@@ -22,27 +23,27 @@ const (
 
 // runRenew is 갱신: the current key signs a proof bound to a new key's
 // request, and the renewed certificate replaces the pair in the same folder.
-func runRenew(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "renew", "--cert DIR --password-file F [--key T]")
+func runRenew(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "renew", "--cert DIR --password-file F [--key T]")
 	var dir, passwordFile, keyType, audience string
 	fs.StringVar(&dir, "cert", "", "NPKI certificate `folder` (holding signCert.der and signPri.key)")
 	fs.StringVar(&passwordFile, "password-file", "", "`file` whose first line is the certificate password; the new key gets the same password")
 	fs.StringVar(&keyType, "key", defaultKeyType, "new key `type`: "+keyTypeList)
 	fs.StringVar(&audience, "audience", "", "the server's proof `audience` (default: asked from the server)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if dir == "" {
-		return usageErr(fs, "--cert is required: the certificate's NPKI folder (see `signet list`)")
+		return cli.UsageErr(fs, "--cert is required: the certificate's NPKI folder (see `signet list`)")
 	}
 	if err := checkKeyType(keyType); err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	// The new key is written under the same password, so the password
 	// rule applies as for a new certificate.
 	pw, err := newPassword(passwordFile)
 	if err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	dir = certDir(dir)
 	cert, key, err := loadKeyPair(dir, pw)
@@ -61,7 +62,7 @@ func runRenew(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("encrypting the new key: %w", err)
 	}
 
-	c, err := dial(e.g)
+	c, err := dial(e.G)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func runRenew(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	requestID := uuid.NewString()
-	resp, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RenewCertificateResponse, error) {
+	resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RenewCertificateResponse, error) {
 		return c.enroll.RenewCertificate(ctx, &signetv1.RenewCertificateRequest{RequestId: requestID, Csr: csr, Proof: token})
 	})
 	if err != nil {
@@ -87,10 +88,10 @@ func runRenew(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	v.ReplacedSerial = serial
-	if r := normalSerial(resp.GetReplacedSerial()); r != "" {
+	if r := cli.NormalSerial(resp.GetReplacedSerial()); r != "" {
 		v.ReplacedSerial = r
 	}
-	fmt.Fprintf(e.progress(), "renewed: the previous pair is kept as %s%s and %s%s in the same folder\n",
+	fmt.Fprintf(e.Progress(), "renewed: the previous pair is kept as %s%s and %s%s in the same folder\n",
 		npki.CertFile, backupSuffix, npki.KeyFile, backupSuffix)
-	return printView(e.stdout, e.g.json, v)
+	return cli.PrintView(e.Stdout, e.G.JSON, v)
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"math/big"
-	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -33,7 +31,7 @@ type holderFlags struct {
 	id                                                   identity
 }
 
-func runRevoke(ctx context.Context, e *env, args []string) error {
+func runRevoke(ctx context.Context, e *cli.Env, args []string) error {
 	var reason signetv1.RevocationReason
 	op := &holderOp{name: "revoke", method: methodRevoke, purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REVOKE,
 		after: "%s still holds the revoked certificate; delete it when you no longer need it",
@@ -50,12 +48,12 @@ func runRevoke(ctx context.Context, e *env, args []string) error {
 	return runHolderOp(ctx, e, args, op, func(f *holderFlags) error {
 		var err error
 		reason, err = parseReason(f.reason)
-		op.binding = proof.BindReason(reasonName(reason))
+		op.binding = proof.BindReason(cli.ReasonName(reason))
 		return err
 	})
 }
 
-func runSuspend(ctx context.Context, e *env, args []string) error {
+func runSuspend(ctx context.Context, e *cli.Env, args []string) error {
 	return runHolderOp(ctx, e, args, &holderOp{name: "suspend", method: methodSuspend, binding: "suspend",
 		purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_SUSPEND,
 		send: func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error) {
@@ -70,7 +68,7 @@ func runSuspend(ctx context.Context, e *env, args []string) error {
 		}}, nil)
 }
 
-func runResume(ctx context.Context, e *env, args []string) error {
+func runResume(ctx context.Context, e *cli.Env, args []string) error {
 	return runHolderOp(ctx, e, args, &holderOp{name: "resume", method: methodResume, binding: "resume",
 		purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_RESUME,
 		send: func(ctx context.Context, c *client, requestID, serial, proof string, id *signetv1.IdentityAuthorization) (*signetv1.Certificate, error) {
@@ -85,12 +83,12 @@ func runResume(ctx context.Context, e *env, args []string) error {
 		}}, nil)
 }
 
-func runHolderOp(ctx context.Context, e *env, args []string, op *holderOp, check func(*holderFlags) error) error {
+func runHolderOp(ctx context.Context, e *cli.Env, args []string, op *holderOp, check func(*holderFlags) error) error {
 	usage := "--cert DIR --password-file F\n   or: signet " + op.name + " --serial HEX --name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM [--profile P]"
 	if op.name == "revoke" {
 		usage = "--cert DIR --password-file F --reason R\n   or: signet revoke --serial HEX --reason R --name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM [--profile P]"
 	}
-	fs := newFlagSet(e, op.name, usage)
+	fs := cli.NewFlagSet(e, op.name, usage)
 	var f holderFlags
 	fs.StringVar(&f.dir, "cert", "", "NPKI certificate `folder` of the certificate to "+op.name)
 	fs.StringVar(&f.serial, "serial", "", "`serial` (hex) of the certificate to "+op.name+", when its folder is gone")
@@ -101,32 +99,32 @@ func runHolderOp(ctx context.Context, e *env, args []string, op *holderOp, check
 	fs.StringVar(&f.profile, "profile", "", "the certificate's `profile` (default: asked from the server)")
 	fs.StringVar(&f.audience, "audience", "", "the server's proof `audience` (default: asked from the server)")
 	f.id.register(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if check != nil {
 		if err := check(&f); err != nil {
-			return usageErr(fs, "%v", err)
+			return cli.UsageErr(fs, "%v", err)
 		}
 	}
 	switch {
 	case f.dir == "" && f.serial == "":
-		return usageErr(fs, "give --cert DIR (the certificate's folder) or --serial HEX")
+		return cli.UsageErr(fs, "give --cert DIR (the certificate's folder) or --serial HEX")
 	case f.dir != "" && f.serial != "":
-		return usageErr(fs, "give --cert or --serial, not both")
+		return cli.UsageErr(fs, "give --cert or --serial, not both")
 	case f.passwordFile != "" && f.dir == "":
-		return usageErr(fs, "--password-file needs --cert: acting with the key reads the key from the certificate's folder")
+		return cli.UsageErr(fs, "--password-file needs --cert: acting with the key reads the key from the certificate's folder")
 	case f.passwordFile != "" && f.id.given():
-		return usageErr(fs, "give either --password-file (you have the key) or the identity flags (the key is lost), not both")
+		return cli.UsageErr(fs, "give either --password-file (you have the key) or the identity flags (the key is lost), not both")
 	}
 	if f.passwordFile != "" {
 		return holderWithKey(ctx, e, &f, op)
 	}
 	if !f.id.given() {
-		return usageErr(fs, "to %s without the key, prove your identity with --name, --birth, --phone, --carrier, --bank and --account; with the key, give --password-file", op.name)
+		return cli.UsageErr(fs, "to %s without the key, prove your identity with --name, --birth, --phone, --carrier, --bank and --account; with the key, give --password-file", op.name)
 	}
 	if err := f.id.validate(); err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	var cert *x509.Certificate
 	var err error
@@ -136,8 +134,8 @@ func runHolderOp(ctx context.Context, e *env, args []string, op *holderOp, check
 			return err
 		}
 		f.serial = cert.SerialNumber.Text(16)
-	} else if f.serial, err = checkSerial(f.serial); err != nil {
-		return usageErr(fs, "%v", err)
+	} else if f.serial, err = cli.CheckSerial(f.serial); err != nil {
+		return cli.UsageErr(fs, "%v", err)
 	}
 	return holderWithIdentity(ctx, e, &f, op, cert)
 }
@@ -145,7 +143,7 @@ func runHolderOp(ctx context.Context, e *env, args []string, op *holderOp, check
 // holderWithKey signs a proof with the certificate's key, bound to the
 // operation (and the reason), so that a captured proof cannot be used for
 // anything else.
-func holderWithKey(ctx context.Context, e *env, f *holderFlags, op *holderOp) error {
+func holderWithKey(ctx context.Context, e *cli.Env, f *holderFlags, op *holderOp) error {
 	pw, err := readPassword(f.passwordFile)
 	if err != nil {
 		return err
@@ -155,7 +153,7 @@ func holderWithKey(ctx context.Context, e *env, f *holderFlags, op *holderOp) er
 	if err != nil {
 		return err
 	}
-	c, err := dial(e.g)
+	c, err := dial(e.G)
 	if err != nil {
 		return err
 	}
@@ -174,8 +172,8 @@ func holderWithKey(ctx context.Context, e *env, f *holderFlags, op *holderOp) er
 
 // holderWithIdentity proves the holder's identity afresh. The enrollment
 // must name the certificate's profile, which the server tells anyone.
-func holderWithIdentity(ctx context.Context, e *env, f *holderFlags, op *holderOp, cert *x509.Certificate) error {
-	c, err := dial(e.g)
+func holderWithIdentity(ctx context.Context, e *cli.Env, f *holderFlags, op *holderOp, cert *x509.Certificate) error {
+	c, err := dial(e.G)
 	if err != nil {
 		return err
 	}
@@ -183,7 +181,7 @@ func holderWithIdentity(ctx context.Context, e *env, f *holderFlags, op *holderO
 	if f.profile == "" {
 		rec, err := c.getCertificate(ctx, f.serial)
 		if err != nil {
-			return wrapCall("looking up the certificate's profile", err)
+			return cli.WrapCall("looking up the certificate's profile", err)
 		}
 		f.profile = rec.GetProfile()
 	}
@@ -191,7 +189,7 @@ func holderWithIdentity(ctx context.Context, e *env, f *holderFlags, op *holderO
 	if err != nil {
 		return err
 	}
-	ev, err := c.checkIdentity(ctx, &f.id, en.GetNonce(), e.progress())
+	ev, err := c.checkIdentity(ctx, &f.id, en.GetNonce(), e.Progress())
 	if err != nil {
 		return err
 	}
@@ -199,38 +197,18 @@ func holderWithIdentity(ctx context.Context, e *env, f *holderFlags, op *holderO
 		&signetv1.IdentityAuthorization{EnrollmentId: en.GetEnrollmentId(), Evidence: ev})
 }
 
-func sendHolderOp(ctx context.Context, e *env, c *client, cert *x509.Certificate, dir string, op *holderOp,
+func sendHolderOp(ctx context.Context, e *cli.Env, c *client, cert *x509.Certificate, dir string, op *holderOp,
 	serial, token string, id *signetv1.IdentityAuthorization) error {
 	requestID := uuid.NewString()
-	got, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.Certificate, error) {
+	got, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.Certificate, error) {
 		return op.send(ctx, c, requestID, serial, token, id)
 	})
 	if err != nil {
 		return err
 	}
-	v := viewOf(got, cert, dir)
+	v := cli.ViewOf(got, cert, dir)
 	if dir != "" && op.after != "" {
-		fmt.Fprintf(e.progress(), op.name+"d: "+op.after+"\n", dir)
+		fmt.Fprintf(e.Progress(), op.name+"d: "+op.after+"\n", dir)
 	}
-	return printView(e.stdout, e.g.json, v)
-}
-
-// checkSerial accepts a serial as people copy it (upper case, 0x, colons
-// between bytes) and returns it as big.Int.Text(16).
-func checkSerial(s string) (string, error) {
-	t := strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x"), ":", "")
-	bad := t == "" || len(t) > 64 // a serial has at most 20 bytes; leave room for leading zeros
-	for _, r := range t {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			bad = true
-		}
-	}
-	n, ok := new(big.Int).SetString(t, 16)
-	if bad || !ok || n.Sign() == 0 {
-		if s == "" {
-			return "", errors.New("--serial is required")
-		}
-		return "", fmt.Errorf("--serial %q is not a certificate serial in hex: copy it from `signet list` or `signet status`", s)
-	}
-	return n.Text(16), nil
+	return cli.PrintView(e.Stdout, e.G.JSON, v)
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
@@ -35,8 +36,8 @@ var now = time.Now
 // chose, so the key-file count is used. A variable only for the tests.
 var pfxIterations = npki.PBKDF2Iterations
 
-func runExport(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "export", "--cert DIR --password-file F (--pfx FILE | --npki PATH [--legacy]) [--new-password-file F]")
+func runExport(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "export", "--cert DIR --password-file F (--pfx FILE | --npki PATH [--legacy]) [--new-password-file F]")
 	var dir, passwordFile, newPasswordFile, pfxPath, npkiPath string
 	var legacy bool
 	fs.StringVar(&dir, "cert", "", "NPKI certificate `folder` to export")
@@ -45,16 +46,16 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&pfxPath, "pfx", "", "write a PKCS#12 `file` (AES-256, PBKDF2-SHA256, SHA-256 MAC) with the chain")
 	fs.StringVar(&npkiPath, "npki", "", "write the NPKI folder layout under `PATH` (e.g. a USB drive): PATH/NPKI/<CA>/USER/<DN>/")
 	fs.BoolVar(&legacy, "legacy", false, "with --npki: encrypt signPri.key with SEED-CBC for older Korean software (default AES-256)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case dir == "":
-		return usageErr(fs, "--cert is required: the NPKI certificate folder to export")
+		return cli.UsageErr(fs, "--cert is required: the NPKI certificate folder to export")
 	case (pfxPath == "") == (npkiPath == ""):
-		return usageErr(fs, "give exactly one of --pfx FILE or --npki PATH")
+		return cli.UsageErr(fs, "give exactly one of --pfx FILE or --npki PATH")
 	case legacy && npkiPath == "":
-		return usageErr(fs, "--legacy applies to --npki only: a PKCS#12 file is always AES-256")
+		return cli.UsageErr(fs, "--legacy applies to --npki only: a PKCS#12 file is always AES-256")
 	}
 	pw, outPW, err := transferPasswords(fs, passwordFile, newPasswordFile)
 	if err != nil {
@@ -76,23 +77,23 @@ func runExport(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if samePath(dest, dir) {
-			return usageErr(fs, "--npki %s is where the certificate already is: give another folder", npkiPath)
+			return cli.UsageErr(fs, "--npki %s is where the certificate already is: give another folder", npkiPath)
 		}
 		if err := writeNPKI(dest, cert, key, outPW, scheme); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "exported %s to %s (%s)\n", dir, dest, scheme)
+		fmt.Fprintf(e.Stdout, "exported %s to %s (%s)\n", dir, dest, scheme)
 		return nil
 	}
 
 	// The chain goes into the file so that the importing side can check it
 	// without asking anyone: the trust anchor and any intermediates from
 	// --ca-file, else the issuer chain the server keeps.
-	chain, err := verifyChain(cert, e.g.caFile, nil, now())
+	chain, err := verifyChain(cert, e.G.CAFile, nil, now())
 	if err != nil {
 		var rec *signetv1.Certificate
 		if rec, err = serverRecord(ctx, e, cert); err == nil {
-			chain, err = verifyChain(cert, e.g.caFile, parseChain(rec), now())
+			chain, err = verifyChain(cert, e.G.CAFile, parseChain(rec), now())
 		}
 		if err != nil {
 			return fmt.Errorf("cannot include the certificate chain: %w", err)
@@ -108,14 +109,14 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if key.RandomNum != nil {
 		// TODO(signet): go-pkcs12 writes the key bag without PKCS#8
 		// attributes, so randomNum does not travel in the PFX.
-		fmt.Fprintf(e.stderr, "signet: note: %s does not carry the key's identity random (randomNum); keep the NPKI folder (or use `signet export --npki`) if a site checks your identity with it\n", pfxPath)
+		fmt.Fprintf(e.Stderr, "signet: note: %s does not carry the key's identity random (randomNum); keep the NPKI folder (or use `signet export --npki`) if a site checks your identity with it\n", pfxPath)
 	}
-	fmt.Fprintf(e.stdout, "exported %s to %s (PKCS#12, %d chain certificates)\n", dir, pfxPath, len(chain))
+	fmt.Fprintf(e.Stdout, "exported %s to %s (PKCS#12, %d chain certificates)\n", dir, pfxPath, len(chain))
 	return nil
 }
 
-func runImport(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "import", "(--pfx FILE | --npki PATH) --password-file F [--new-password-file F] [--legacy] [--force]")
+func runImport(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "import", "(--pfx FILE | --npki PATH) --password-file F [--new-password-file F] [--legacy] [--force]")
 	var passwordFile, newPasswordFile, pfxPath, npkiPath string
 	var legacy, force bool
 	fs.StringVar(&pfxPath, "pfx", "", "PKCS#12 `file` to import")
@@ -124,14 +125,14 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&newPasswordFile, "new-password-file", "", "`file` with a new password for the imported signPri.key (default: the same password)")
 	fs.BoolVar(&legacy, "legacy", false, "encrypt the imported signPri.key with SEED-CBC for older Korean software (default AES-256)")
 	fs.BoolVar(&force, "force", false, "import a revoked, expired or unknown certificate, or one whose status cannot be checked")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if (pfxPath == "") == (npkiPath == "") {
-		return usageErr(fs, "give exactly one of --pfx FILE or --npki PATH")
+		return cli.UsageErr(fs, "give exactly one of --pfx FILE or --npki PATH")
 	}
-	if e.g.home == "" {
-		return usageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
+	if e.G.Home == "" {
+		return cli.UsageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
 	}
 	pw, outPW, err := transferPasswords(fs, passwordFile, newPasswordFile)
 	if err != nil {
@@ -166,16 +167,16 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if at.After(cert.NotAfter) {
 		at = cert.NotAfter
 	}
-	if _, err := verifyChain(cert, e.g.caFile, append(bundled, parseChain(rec)...), at); err != nil {
+	if _, err := verifyChain(cert, e.G.CAFile, append(bundled, parseChain(rec)...), at); err != nil {
 		return err
 	}
 
-	dest, err := certFolder(e.g.home, cert)
+	dest, err := certFolder(e.G.Home, cert)
 	if err != nil {
 		return err
 	}
 	if source != "" && samePath(dest, source) {
-		return usageErr(fs, "%s is already where --home keeps it: nothing to import", source)
+		return cli.UsageErr(fs, "%s is already where --home keeps it: nothing to import", source)
 	}
 	scheme := npki.PBES2AES
 	if legacy {
@@ -184,8 +185,8 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if err := writeNPKI(dest, cert, key, outPW, scheme); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.progress(), "imported into %s (%s)\n", dest, scheme)
-	return printView(e.stdout, e.g.json, viewOf(rec, cert, dest))
+	fmt.Fprintf(e.Progress(), "imported into %s (%s)\n", dest, scheme)
+	return cli.PrintView(e.Stdout, e.G.JSON, cli.ViewOf(rec, cert, dest))
 }
 
 // transferPasswords reads the password of the source and the one for the
@@ -193,16 +194,16 @@ func runImport(ctx context.Context, e *env, args []string) error {
 // key file, and a PKCS#12 file travels by e-mail and USB.
 func transferPasswords(fset *flag.FlagSet, passwordFile, newPasswordFile string) (pw, outPW []byte, err error) {
 	if pw, err = readPassword(passwordFile); err != nil {
-		return nil, nil, usageErr(fset, "%v", err)
+		return nil, nil, cli.UsageErr(fset, "%v", err)
 	}
 	if newPasswordFile != "" {
 		if outPW, err = newPassword(newPasswordFile); err != nil {
-			return nil, nil, usageErr(fset, "--new-%v", strings.TrimPrefix(err.Error(), "--"))
+			return nil, nil, cli.UsageErr(fset, "--new-%v", strings.TrimPrefix(err.Error(), "--"))
 		}
 		return pw, outPW, nil
 	}
 	if err := npki.CheckPassword(string(pw)); err != nil {
-		return nil, nil, usageErr(fset, "the certificate password is too weak for a new copy (%v): give a stronger one with --new-password-file", err)
+		return nil, nil, cli.UsageErr(fset, "the certificate password is too weak for a new copy (%v): give a stronger one with --new-password-file", err)
 	}
 	return pw, pw, nil
 }
@@ -287,12 +288,12 @@ func npkiHome(path string) string {
 // unless forced, a certificate that is revoked, expired, unknown to the
 // server or whose status cannot be learnt. A record that disagrees with
 // the certificate is refused even when forced: it is not this CA's.
-func importable(ctx context.Context, e *env, cert *x509.Certificate, force bool) (*signetv1.Certificate, error) {
+func importable(ctx context.Context, e *cli.Env, cert *x509.Certificate, force bool) (*signetv1.Certificate, error) {
 	serial := cert.SerialNumber.Text(16)
 	refuse := func(format string, a ...any) error {
 		msg := fmt.Sprintf(format, a...)
 		if force {
-			fmt.Fprintf(e.stderr, "signet: warning: %s; importing anyway (--force)\n", msg)
+			fmt.Fprintf(e.Stderr, "signet: warning: %s; importing anyway (--force)\n", msg)
 			return nil
 		}
 		return fmt.Errorf("%s: not imported (--force imports it anyway)", msg)
@@ -300,31 +301,31 @@ func importable(ctx context.Context, e *env, cert *x509.Certificate, force bool)
 	t := now()
 	switch {
 	case t.After(cert.NotAfter):
-		if err := refuse("certificate %s expired on %s", serial, rfc3339(cert.NotAfter)); err != nil {
+		if err := refuse("certificate %s expired on %s", serial, cli.RFC3339(cert.NotAfter)); err != nil {
 			return nil, err
 		}
 	case t.Before(cert.NotBefore):
-		if err := refuse("certificate %s is valid only from %s (check this computer's clock)", serial, rfc3339(cert.NotBefore)); err != nil {
+		if err := refuse("certificate %s is valid only from %s (check this computer's clock)", serial, cli.RFC3339(cert.NotBefore)); err != nil {
 			return nil, err
 		}
 	}
 	rec, err := serverRecord(ctx, e, cert)
 	if err != nil {
 		if status.Code(err) == codes.NotFound {
-			return nil, refuse("certificate %s was not issued by the CA at --server %s", serial, e.g.server)
+			return nil, refuse("certificate %s was not issued by the CA at --server %s", serial, e.G.Server)
 		}
-		return nil, refuse("cannot check the status of certificate %s (%s)", serial, errorText(err, e.g))
+		return nil, refuse("cannot check the status of certificate %s (%s)", serial, cli.ErrorText(err, e.G))
 	}
 	if len(rec.GetDer()) > 0 && !bytes.Equal(rec.GetDer(), cert.Raw) {
 		return nil, fmt.Errorf("the server's certificate %s is not this one: the file comes from another CA or was altered; not imported", serial)
 	}
 	switch rec.GetStatus() {
 	case signetv1.CertificateStatus_CERTIFICATE_STATUS_REVOKED:
-		err = refuse("certificate %s is revoked (%s)", serial, reasonName(rec.GetRevocationReason()))
+		err = refuse("certificate %s is revoked (%s)", serial, cli.ReasonName(rec.GetRevocationReason()))
 	case signetv1.CertificateStatus_CERTIFICATE_STATUS_EXPIRED:
 		err = refuse("certificate %s has expired", serial)
 	case signetv1.CertificateStatus_CERTIFICATE_STATUS_SUSPENDED:
-		fmt.Fprintf(e.stderr, "signet: note: certificate %s is suspended; `signet resume` lifts the hold within 6 months\n", serial)
+		fmt.Fprintf(e.Stderr, "signet: note: certificate %s is suspended; `signet resume` lifts the hold within 6 months\n", serial)
 	}
 	if err != nil {
 		return nil, err
@@ -333,8 +334,8 @@ func importable(ctx context.Context, e *env, cert *x509.Certificate, force bool)
 }
 
 // serverRecord is GetCertificate for cert, as `signet status` asks it.
-func serverRecord(ctx context.Context, e *env, cert *x509.Certificate) (*signetv1.Certificate, error) {
-	c, err := dial(e.g)
+func serverRecord(ctx context.Context, e *cli.Env, cert *x509.Certificate) (*signetv1.Certificate, error) {
+	c, err := dial(e.G)
 	if err != nil {
 		return nil, err
 	}

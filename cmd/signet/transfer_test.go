@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
@@ -205,14 +206,14 @@ func TestExportImport_PFXRoundTrip(t *testing.T) {
 	pfx := filepath.Join(t.TempDir(), "cert.pfx")
 
 	code, out, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--pfx", pfx)...)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("export: exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(out, "2 chain certificates") {
 		t.Errorf("export output %q: want the intermediate and root in the file", out)
 	}
 	// An existing file is never overwritten.
-	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--pfx", pfx)...); code != exitFail || !strings.Contains(errOut, "does not overwrite") {
+	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--pfx", pfx)...); code != cli.ExitFail || !strings.Contains(errOut, "does not overwrite") {
 		t.Errorf("second export: exit %d: %s", code, errOut)
 	}
 
@@ -235,7 +236,7 @@ func TestExportImport_PFXRoundTrip(t *testing.T) {
 
 	other := t.TempDir()
 	code, out, errOut = runCLI(t, p.args(other, "import", "--pfx", pfx, "--password-file", pw)...)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("import: exit %d: %s", code, errOut)
 	}
 	dest := npki.Dir(other, "Signet", testDN)
@@ -249,7 +250,7 @@ func TestExportImport_PFXRoundTrip(t *testing.T) {
 
 	// A wrong PFX password is refused with a clear message.
 	bad := writeFile(t, "Wrong-pass1!\n")
-	if code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--pfx", pfx, "--password-file", bad)...); code != exitFail || !strings.Contains(errOut, "wrong password") {
+	if code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--pfx", pfx, "--password-file", bad)...); code != cli.ExitFail || !strings.Contains(errOut, "wrong password") {
 		t.Errorf("wrong PFX password: exit %d: %s", code, errOut)
 	}
 }
@@ -316,7 +317,7 @@ func TestImport_NPKIEveryKeyFileVariant(t *testing.T) {
 				want = npki.PBES2SEED
 			}
 			code, _, errOut := runCLI(t, p.args(home, args...)...)
-			if code != exitOK {
+			if code != cli.ExitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			k := openFolder(t, npki.Dir(home, "Signet", testDN), fixturePassword, pub)
@@ -343,13 +344,13 @@ func TestImport_RefusesRevokedAndExpiredUnlessForced(t *testing.T) {
 	src, _ := folder(t, revoked, enc)
 	home := t.TempDir()
 	code, _, errOut := runCLI(t, p.args(home, "import", "--npki", src, "--password-file", pw)...)
-	if code != exitFail || !strings.Contains(errOut, "is revoked") || !strings.Contains(errOut, "--force") {
+	if code != cli.ExitFail || !strings.Contains(errOut, "is revoked") || !strings.Contains(errOut, "--force") {
 		t.Fatalf("revoked: exit %d: %s", code, errOut)
 	}
 	if dirs, _ := npki.List(home); len(dirs) != 0 {
 		t.Fatalf("refused import wrote %v", dirs)
 	}
-	if code, _, errOut := runCLI(t, p.args(home, "import", "--npki", src, "--password-file", pw, "--force")...); code != exitOK {
+	if code, _, errOut := runCLI(t, p.args(home, "import", "--npki", src, "--password-file", pw, "--force")...); code != cli.ExitOK {
 		t.Fatalf("revoked with --force: exit %d: %s", code, errOut)
 	}
 
@@ -358,10 +359,10 @@ func TestImport_RefusesRevokedAndExpiredUnlessForced(t *testing.T) {
 	defer func(f func() time.Time) { now = f }(now)
 	now = func() time.Time { return active.NotAfter.Add(time.Hour) }
 	code, _, errOut = runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw)...)
-	if code != exitFail || !strings.Contains(errOut, "expired") {
+	if code != cli.ExitFail || !strings.Contains(errOut, "expired") {
 		t.Fatalf("expired: exit %d: %s", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw, "--force")...); code != exitOK {
+	if code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw, "--force")...); code != cli.ExitOK {
 		t.Fatalf("expired with --force: exit %d: %s", code, errOut)
 	}
 }
@@ -379,7 +380,7 @@ func TestImport_ChecksPairChainAndServer(t *testing.T) {
 		cert := p.issue(newP256(t).Public(), signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE)
 		src, _ := folder(t, cert, enc)
 		code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw, "--force")...)
-		if code != exitFail || !strings.Contains(errOut, "do not belong together") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "do not belong together") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -388,7 +389,7 @@ func TestImport_ChecksPairChainAndServer(t *testing.T) {
 		cert := ca.issue(t, key, npkiName("홍길동()0880012345678901"), big.NewInt(4242))
 		src, _ := folder(t, cert, enc)
 		code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw, "--force")...)
-		if code != exitFail || !strings.Contains(errOut, "does not lead to the trust anchor") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "does not lead to the trust anchor") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -400,7 +401,7 @@ func TestImport_ChecksPairChainAndServer(t *testing.T) {
 		p.fake.mu.Unlock()
 		src, _ := folder(t, cert, enc)
 		code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", pw, "--force")...)
-		if code != exitFail || !strings.Contains(errOut, "is not this one") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "is not this one") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -409,7 +410,7 @@ func TestImport_ChecksPairChainAndServer(t *testing.T) {
 		src, _ := folder(t, cert, enc)
 		bad := writeFile(t, "Wrong-pass1!\n")
 		code, _, errOut := runCLI(t, p.args(t.TempDir(), "import", "--npki", src, "--password-file", bad)...)
-		if code != exitFail || !strings.Contains(errOut, "wrong certificate password") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "wrong certificate password") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -418,15 +419,15 @@ func TestImport_ChecksPairChainAndServer(t *testing.T) {
 		src, _ := folder(t, cert, enc)
 		args := []string{"--server", "127.0.0.1:1", "--timeout", "2s", "--home", t.TempDir(), "import", "--npki", src, "--password-file", pw}
 		code, _, errOut := runCLI(t, append([]string{"--ca-file", p.bothFile}, args...)...)
-		if code != exitFail || !strings.Contains(errOut, "cannot check the status") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "cannot check the status") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		// Forced, the chain still has to verify: from a bundle with the
 		// intermediate it does; from the root alone it cannot.
-		if code, _, errOut := runCLI(t, append([]string{"--ca-file", p.bothFile}, append(args, "--force")...)...); code != exitOK {
+		if code, _, errOut := runCLI(t, append([]string{"--ca-file", p.bothFile}, append(args, "--force")...)...); code != cli.ExitOK {
 			t.Fatalf("forced with bundle: exit %d: %s", code, errOut)
 		}
-		if code, _, errOut := runCLI(t, append([]string{"--ca-file", p.caFile}, append(args, "--force")...)...); code != exitFail || !strings.Contains(errOut, "trust anchor") {
+		if code, _, errOut := runCLI(t, append([]string{"--ca-file", p.caFile}, append(args, "--force")...)...); code != cli.ExitFail || !strings.Contains(errOut, "trust anchor") {
 			t.Fatalf("forced with root only: exit %d: %s", code, errOut)
 		}
 	})
@@ -451,7 +452,7 @@ func TestExport_NPKIFolderDefaultAndLegacy(t *testing.T) {
 		if tt.legacy {
 			args = append(args, "--legacy")
 		}
-		if code, _, errOut := runCLI(t, p.args(home, args...)...); code != exitOK {
+		if code, _, errOut := runCLI(t, p.args(home, args...)...); code != cli.ExitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		k := openFolder(t, npki.Dir(filepath.Dir(usb), "Signet", testDN), goodPassword, key.Public())
@@ -459,10 +460,10 @@ func TestExport_NPKIFolderDefaultAndLegacy(t *testing.T) {
 			t.Errorf("legacy=%v: scheme %v, randomNum %x", tt.legacy, k.Scheme, k.RandomNum)
 		}
 	}
-	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--npki", home)...); code != exitUsage || !strings.Contains(errOut, "already is") {
+	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--npki", home)...); code != cli.ExitUsage || !strings.Contains(errOut, "already is") {
 		t.Errorf("export onto itself: exit %d: %s", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--pfx", "x.pfx", "--legacy")...); code != exitUsage || !strings.Contains(errOut, "--legacy applies to --npki only") {
+	if code, _, errOut := runCLI(t, p.args(home, "export", "--cert", dir, "--password-file", pw, "--pfx", "x.pfx", "--legacy")...); code != cli.ExitUsage || !strings.Contains(errOut, "--legacy applies to --npki only") {
 		t.Errorf("--pfx --legacy: exit %d: %s", code, errOut)
 	}
 }
@@ -502,7 +503,7 @@ func TestPasswd(t *testing.T) {
 	t.Run("changes the password and keeps key, randomNum and SEED", func(t *testing.T) {
 		dir, key := passwdHolder(t)
 		code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", newPW)
-		if code != exitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		k := openFolder(t, dir, "N3w-password!", key.Public())
@@ -522,7 +523,7 @@ func TestPasswd(t *testing.T) {
 		dir, key := passwdHolder(t)
 		bad := writeFile(t, "Wrong-pass1!\n")
 		code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", bad, "--new-password-file", newPW)
-		if code != exitFail || !strings.Contains(errOut, "wrong certificate password") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "wrong certificate password") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		openFolder(t, dir, goodPassword, key.Public())
@@ -530,10 +531,10 @@ func TestPasswd(t *testing.T) {
 	t.Run("weak or unchanged new password", func(t *testing.T) {
 		dir, _ := passwdHolder(t)
 		weak := writeFile(t, "short1!\n")
-		if code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", weak); code != exitUsage || !strings.Contains(errOut, "at least 10 characters") {
+		if code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", weak); code != cli.ExitUsage || !strings.Contains(errOut, "at least 10 characters") {
 			t.Errorf("weak: exit %d: %s", code, errOut)
 		}
-		if code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", oldPW); code != exitUsage || !strings.Contains(errOut, "same as the current") {
+		if code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", oldPW); code != cli.ExitUsage || !strings.Contains(errOut, "same as the current") {
 			t.Errorf("same: exit %d: %s", code, errOut)
 		}
 	})
@@ -544,7 +545,7 @@ func TestPasswd(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", newPW)
-		if code != exitFail || !strings.Contains(errOut, "kept by a renewal") {
+		if code != cli.ExitFail || !strings.Contains(errOut, "kept by a renewal") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		if b, _ := os.ReadFile(prev); string(b) != "previous key" {
@@ -563,7 +564,7 @@ func TestPasswd(t *testing.T) {
 				return nil
 			}
 			code, _, errOut := runCLI(t, "passwd", "--cert", dir, "--password-file", oldPW, "--new-password-file", newPW)
-			if code != exitFail {
+			if code != cli.ExitFail {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			openFolder(t, dir, goodPassword, key.Public())

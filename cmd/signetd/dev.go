@@ -14,8 +14,10 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
+	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/server"
+	"github.com/signet-ca/signet/server/devidentity"
 	"github.com/signet-ca/signet/store/devcluster"
 )
 
@@ -75,8 +77,15 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 		GRPCAddr: pick(f.grpcAddr, devGRPCAddr), HTTPAddr: pick(f.httpAddr, devHTTPAddr),
 		SubjectKeyFile: subjectKey,
 		Signer:         signer.Config{Chain: files.Intermediate, KMS: "softkms:", Key: files.IntermediateKey},
-		DevProviders:   true,
 	}
+	// The simulated identity providers exist only here: the server package
+	// takes them from its caller, and a --config start has none.
+	sim, err := devprovider.New(cfg.Audience, time.Now)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("dev identity providers: %w", err)
+	}
+	cfg.Dev = devidentity.For(sim)
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
 	cfg.AdminAddr = pick(f.adminAddr, devAdminAddr)
 	if err := adminca.Ensure(dir, devOrg); err != nil {

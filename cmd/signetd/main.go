@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -79,6 +80,18 @@ func run(args []string) error {
 	f, rest, err := parseFlags("signetd", args)
 	if err != nil {
 		return err
+	}
+	// SIGNET_CPUPROFILE=FILE writes a CPU profile of the whole run, for
+	// the performance work behind the README's figures (go tool pprof).
+	if path := os.Getenv("SIGNET_CPUPROFILE"); path != "" {
+		pf, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q (commands: migrate)", rest[0])

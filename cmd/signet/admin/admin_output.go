@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"encoding/csv"
@@ -15,11 +15,13 @@ import (
 
 	"golang.org/x/text/width"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
+	"github.com/signet-ca/signet/internal/kst"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
 // The admin views are what `signet admin` prints. Their JSON names are a
-// contract for scripts, as certView's are, and the CSV columns are the
+// contract for scripts, as cli.CertView's are, and the CSV columns are the
 // same fields in the same order (csvHeader): a tool reads either and finds
 // the same names. Times are RFC 3339 UTC in JSON and CSV; the tables for
 // people show them in KST, the zone in which certificates expire.
@@ -46,13 +48,13 @@ type adminCertView struct {
 }
 
 // adminCertOf reads the certificate part as the subscriber commands do
-// (viewOf: serial spelling, status names, a reason only where it means
+// (cli.ViewOf: serial spelling, status names, a reason only where it means
 // something) and adds the record.
 func adminCertOf(a *signetv1.AdminCertificate) adminCertView {
-	v := viewOf(a.GetCertificate(), nil, "")
+	v := cli.ViewOf(a.GetCertificate(), nil, "")
 	return adminCertView{
 		Serial: v.Serial, Status: v.Status, Profile: v.Profile, NotAfter: v.NotAfter, Subject: v.Subject,
-		SubjectRef: a.GetSubjectRef(), Operation: a.GetOperation(), CreatedAt: tsString(a.GetCreatedAt()),
+		SubjectRef: a.GetSubjectRef(), Operation: a.GetOperation(), CreatedAt: cli.TSString(a.GetCreatedAt()),
 		NotBefore: v.NotBefore, RevocationReason: v.RevocationReason, RevokedAt: v.RevokedAt,
 		ReplacedSerial: v.ReplacedSerial, ReplacedBy: v.ReplacedBy, RequestID: a.GetRequestId(),
 		Bank: a.GetBank(), PhoneMasked: a.GetPhoneMasked(), AccountMasked: a.GetAccountMasked(),
@@ -87,11 +89,11 @@ type eventView struct {
 func eventsOf(es []*signetv1.AuditEvent) []eventView {
 	out := make([]eventView, 0, len(es))
 	for _, e := range es {
-		v := eventView{ID: e.GetId(), At: tsString(e.GetAt()), Actor: e.GetActor(), Action: e.GetAction(),
+		v := eventView{ID: e.GetId(), At: cli.TSString(e.GetAt()), Actor: e.GetActor(), Action: e.GetAction(),
 			Outcome: e.GetOutcome(), Code: e.GetCode(), Reason: e.GetReason(), SubjectRef: e.GetSubjectRef(),
 			Profile: e.GetProfile(), RequestID: e.GetRequestId()}
 		if e.GetSerial() != "" {
-			v.Serial = normalSerial(e.GetSerial())
+			v.Serial = cli.NormalSerial(e.GetSerial())
 		}
 		if d := e.GetDetails(); d != "" {
 			if json.Valid([]byte(d)) {
@@ -137,9 +139,9 @@ type statsView struct {
 func statsOf(r *signetv1.GetStatsResponse, from, to string) statsView {
 	v := statsView{From: from, To: to, Counts: []statusCountView{}, Days: []dayCountView{}}
 	for _, c := range r.GetCounts() {
-		st, ok := statusNames[c.GetStatus()]
+		st, ok := cli.StatusNames[c.GetStatus()]
 		if !ok {
-			st = statusUnknown
+			st = cli.StatusUnknown
 		}
 		v.Counts = append(v.Counts, statusCountView{Profile: c.GetProfile(), Status: st, Count: c.GetCount()})
 	}
@@ -165,18 +167,18 @@ type verifyView struct {
 func verifyOf(r *signetv1.VerifyAuditLogResponse) verifyView {
 	return verifyView{OK: r.GetOk(), Checked: r.GetChecked(), FirstBrokenSeq: r.GetFirstBrokenSeq(),
 		FirstBrokenEventID: r.GetFirstBrokenEventId(), Problem: r.GetProblem(),
-		CheckpointSeq: r.GetCheckpointSeq(), CheckpointAt: tsString(r.GetCheckpointAt())}
+		CheckpointSeq: r.GetCheckpointSeq(), CheckpointAt: cli.TSString(r.GetCheckpointAt())}
 }
 
 // print writes v as JSON, or as CSV or a table by the given functions.
 func (x *adminEnv) print(v any, csvOut, tableOut func(io.Writer) error) error {
 	switch {
-	case x.g.json:
-		return writeJSON(x.stdout, v)
+	case x.G.JSON:
+		return cli.WriteJSON(x.Stdout, v)
 	case x.flags.csv:
-		return csvOut(x.stdout)
+		return csvOut(x.Stdout)
 	}
-	return tableOut(x.stdout)
+	return tableOut(x.Stdout)
 }
 
 // column is one column of a table for people.
@@ -330,7 +332,7 @@ func kstTime(s string) string {
 	if err != nil {
 		return s
 	}
-	return t.In(kst).Format(time.DateTime)
+	return t.In(kst.Zone).Format(time.DateTime)
 }
 
 func joinNonEmpty(sep string, parts ...string) string {

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -73,18 +74,18 @@ func (x *adminEnv) act(ctx context.Context, args []string, op operatorAction) er
 		return err
 	}
 	var err error
-	if r.serial, err = checkSerial(serial); err != nil {
-		return usageErr(fs, "%v", err)
+	if r.serial, err = cli.CheckSerial(serial); err != nil {
+		return cli.UsageErr(fs, "%v", err)
 	}
 	if op.withReason {
 		if r.reason, err = parseOperatorReason(reason); err != nil {
-			return usageErr(fs, "%v", err)
+			return cli.UsageErr(fs, "%v", err)
 		}
 	}
 	// The server would take no comment, but an operator acting on
 	// someone's certificate must leave the reason on the record.
 	if r.comment = strings.TrimSpace(r.comment); r.comment == "" {
-		return usageErr(fs, "--comment is required: say why, for the audit log")
+		return cli.UsageErr(fs, "--comment is required: say why, for the audit log")
 	}
 	c, err := x.dial()
 	if err != nil {
@@ -92,14 +93,14 @@ func (x *adminEnv) act(ctx context.Context, args []string, op operatorAction) er
 	}
 	defer c.Close()
 	r.requestID = uuid.NewString()
-	got, err := retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.Certificate, error) {
+	got, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.Certificate, error) {
 		return op.send(ctx, c, r)
 	})
 	if err != nil {
 		return x.callError(op.method, err)
 	}
-	v := viewOf(got, nil, "")
+	v := cli.ViewOf(got, nil, "")
 	return x.print(v,
-		func(w io.Writer) error { return writeCSV(w, []certView{v}) },
-		func(w io.Writer) error { return printView(w, false, v) })
+		func(w io.Writer) error { return writeCSV(w, []cli.CertView{v}) },
+		func(w io.Writer) error { return cli.PrintView(w, false, v) })
 }

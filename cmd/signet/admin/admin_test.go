@@ -1,7 +1,9 @@
-package main
+package admin
 
 import (
 	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/json"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -78,8 +81,8 @@ func TestAdmin_RefusesBadInputBeforeContactingServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, adminNoServer(t, tt.args...)...)
-			if code != exitUsage {
-				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			if code != cli.ExitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, cli.ExitUsage, stderr)
 			}
 			if !strings.Contains(stderr, tt.want) {
 				t.Errorf("stderr does not contain %q:\n%s", tt.want, stderr)
@@ -97,10 +100,12 @@ func TestAdmin_RefusesBadInputBeforeContactingServer(t *testing.T) {
 func TestAdmin_ValidInputReachesTheStaffCertificate(t *testing.T) {
 	// Everything checks out, so the command gets as far as the staff
 	// certificate, which is missing: exit 1 with what to do.
-	ca := newTestCA(t).writePEM(t)
+	root, _ := testCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "Test Root"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	ca := writePEMFile(t, t.TempDir(), "root.pem", "CERTIFICATE", root.Raw)
 	code, _, stderr := runCLI(t, "--ca-file", ca, "admin", "--cert", "/nonexistent/me.pem", "certs",
 		"--status", "active", "--expiring-within", "30d", "--issued-since", "2026-01-01", "--all")
-	if code != exitFail || !strings.Contains(stderr, "reading the staff certificate (--cert /nonexistent/me.pem, --key /nonexistent/me_key.pem)") ||
+	if code != cli.ExitFail || !strings.Contains(stderr, "reading the staff certificate (--cert /nonexistent/me.pem, --key /nonexistent/me_key.pem)") ||
 		!strings.Contains(stderr, "signetd admin-cert --role auditor|operator") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
@@ -109,7 +114,7 @@ func TestAdmin_ValidInputReachesTheStaffCertificate(t *testing.T) {
 func TestAdmin_Help(t *testing.T) {
 	for _, args := range [][]string{{"admin", "help"}, {"admin", "-h"}, {"admin", "certs", "-h"}, {"admin", "revoke", "--help"}} {
 		code, stdout, stderr := runCLI(t, args...)
-		if code != exitOK || !strings.Contains(stdout+stderr, "Usage: signet") {
+		if code != cli.ExitOK || !strings.Contains(stdout+stderr, "Usage: signet") {
 			t.Errorf("%v: exit %d, output:\n%s%s", args, code, stdout, stderr)
 		}
 	}
@@ -286,8 +291,8 @@ func TestWriteCSV_NamesTheJSONFieldsInOrder(t *testing.T) {
 	if rows[2][11] != "abc" || rows[2][9] != "" { // replaced_serial; no reason for an active certificate
 		t.Errorf("second row %q", rows[2])
 	}
-	// The certView of the operator actions follows the same rule.
-	if got, want := csvHeader(reflect.TypeFor[certView]()), jsonKeys(t, certView{RevokedAt: "x", Error: "x", Subject: "x", ReplacedSerial: "x", ReplacedBy: "x"}); !reflect.DeepEqual(got, want) {
+	// The cli.CertView of the operator actions follows the same rule.
+	if got, want := csvHeader(reflect.TypeFor[cli.CertView]()), jsonKeys(t, cli.CertView{RevokedAt: "x", Error: "x", Subject: "x", ReplacedSerial: "x", ReplacedBy: "x"}); !reflect.DeepEqual(got, want) {
 		t.Errorf("certView CSV header %q, JSON keys %q", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"errors"
@@ -12,12 +12,10 @@ import (
 
 	"github.com/signet-ca/signet/ca/crlreason"
 	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
+	"github.com/signet-ca/signet/internal/kst"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
-
-// kst is Korea Standard Time, which has no daylight saving: the zone of
-// certificate expiry (23:59:59 KST) and of the server's per-day counts.
-var kst = time.FixedZone("KST", 9*60*60)
 
 // parseInstant reads a date YYYY-MM-DD (a day in KST) or an RFC 3339 time.
 // A date that ends a range means the end of that day, so that
@@ -26,7 +24,7 @@ func parseInstant(s string, end bool) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := time.ParseInLocation(time.DateOnly, s, kst)
+	d, err := time.ParseInLocation(time.DateOnly, s, kst.Zone)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is neither a date YYYY-MM-DD nor an RFC 3339 time such as 2026-03-01T09:00:00+09:00", s)
 	}
@@ -136,7 +134,7 @@ func pageSize(n int) (int32, error) {
 
 // parseStatus reads a certificate status by the name the CLI prints.
 func parseStatus(name string) (signetv1.CertificateStatus, error) {
-	for s, n := range statusNames {
+	for s, n := range cli.StatusNames {
 		if n == name {
 			return s, nil
 		}

@@ -1,6 +1,7 @@
-package main
+package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -112,6 +114,15 @@ func startFakeAdmin(t *testing.T, f *fakeAdmin) staffPKI {
 	return p
 }
 
+// runCLI runs the command line as the signet binary does, with the admin
+// command only, and returns exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), args, &out, &errOut, []cli.Command{{Name: "admin", Run: Run}})
+	return code, out.String(), errOut.String()
+}
+
 // testCert makes a certificate signed by parent, or self-signed.
 func testCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
@@ -169,7 +180,7 @@ func TestAdminCerts_AllFollowsPageTokens(t *testing.T) {
 	p := startFakeAdmin(t, f)
 
 	code, stdout, stderr := runCLI(t, p.args(p.staff, "certs", "--profile", "personal-banking", "--limit", "1", "--all", "--json")...)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	var got []adminCertView
@@ -186,7 +197,7 @@ func TestAdminCerts_AllFollowsPageTokens(t *testing.T) {
 
 	// Without --all: the first page, and a word on stderr about the rest.
 	code, stdout, stderr = runCLI(t, p.args(p.staff, "certs", "--csv")...)
-	if code != exitOK || strings.Count(stdout, "\n") != 2 || !strings.HasPrefix(stdout, "serial,status,profile,not_after,subject,subject_ref,operation,created_at,") {
+	if code != cli.ExitOK || strings.Count(stdout, "\n") != 2 || !strings.HasPrefix(stdout, "serial,status,profile,not_after,subject,subject_ref,operation,created_at,") {
 		t.Errorf("exit %d, stdout:\n%s", code, stdout)
 	}
 	if !strings.Contains(stderr, "more certificates follow: add --all, or --page-token p2") {
@@ -197,20 +208,20 @@ func TestAdminCerts_AllFollowsPageTokens(t *testing.T) {
 func TestAdminCerts_EmptyJSONIsAnArray(t *testing.T) {
 	p := startFakeAdmin(t, &fakeAdmin{pages: map[string]*signetv1.SearchCertificatesResponse{"": {}}})
 	code, stdout, stderr := runCLI(t, p.args(p.staff, "--json", "certs", "--status", "expired")...)
-	if code != exitOK || stdout != "[]\n" {
+	if code != cli.ExitOK || stdout != "[]\n" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }
 
 func TestAdminRevoke_RetriesWithTheSameRequestID(t *testing.T) {
-	saved := retryDelay
-	retryDelay = func(int) time.Duration { return 0 }
-	t.Cleanup(func() { retryDelay = saved })
+	saved := cli.RetryDelay
+	cli.RetryDelay = func(int) time.Duration { return 0 }
+	t.Cleanup(func() { cli.RetryDelay = saved })
 	f := &fakeAdmin{fail: 1}
 	p := startFakeAdmin(t, f)
 
 	code, stdout, stderr := runCLI(t, p.args(p.staff, "revoke", "--serial", "0x0ABC", "--reason", "cACompromise", "--comment", "court order 2026-123")...)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	if len(f.revokes) != 2 {
@@ -234,7 +245,7 @@ func TestAdminVerifyLog_ExitsOneWhenBroken(t *testing.T) {
 	f := &fakeAdmin{verify: &signetv1.VerifyAuditLogResponse{Ok: true, Checked: 1234, CheckpointSeq: 1200, CheckpointAt: timestamppb.New(at)}}
 	p := startFakeAdmin(t, f)
 	code, stdout, stderr := runCLI(t, p.args(p.staff, "verify-log")...)
-	if code != exitOK || !strings.Contains(stdout, "audit log:          OK") || !strings.Contains(stdout, "checked:            1234 events") ||
+	if code != cli.ExitOK || !strings.Contains(stdout, "audit log:          OK") || !strings.Contains(stdout, "checked:            1234 events") ||
 		!strings.Contains(stdout, "newest checkpoint:  seq 1200 at 2026-03-04 14:06:07 KST") {
 		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -245,7 +256,7 @@ func TestAdminVerifyLog_ExitsOneWhenBroken(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &v); err != nil || v.OK || v.FirstBrokenSeq != 57 {
 		t.Errorf("stdout %s (%v)", stdout, err)
 	}
-	if code != exitFail || !strings.Contains(stderr, "signet: the audit log is broken at seq 57 (event id 61): hash does not chain") {
+	if code != cli.ExitFail || !strings.Contains(stderr, "signet: the audit log is broken at seq 57 (event id 61): hash does not chain") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
@@ -272,8 +283,8 @@ func TestAdmin_ExplainsRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, tt.args...)
-			if code != exitFail {
-				t.Errorf("exit %d, want %d", code, exitFail)
+			if code != cli.ExitFail {
+				t.Errorf("exit %d, want %d", code, cli.ExitFail)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/signet-ca/signet/ca/evidence"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
+	"github.com/signet-ca/signet/internal/kst"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -65,7 +67,7 @@ func (f *certsFlags) request() (*signetv1.SearchCertificatesRequest, error) {
 	req := &signetv1.SearchCertificatesRequest{Profile: strings.TrimSpace(f.profile), SubjectName: strings.TrimSpace(f.subjectName)}
 	var err error
 	if f.serial != "" {
-		if req.Serial, err = checkSerial(f.serial); err != nil {
+		if req.Serial, err = cli.CheckSerial(f.serial); err != nil {
 			return nil, err
 		}
 	}
@@ -108,7 +110,7 @@ func runAdminCerts(ctx context.Context, x *adminEnv, args []string) error {
 	}
 	req, err := f.request()
 	if err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	c, err := x.dial()
 	if err != nil {
@@ -117,7 +119,7 @@ func runAdminCerts(ctx context.Context, x *adminEnv, args []string) error {
 	defer c.Close()
 	certs, next, err := pages(ctx, f.page.all, f.page.token, func(ctx context.Context, token string) ([]*signetv1.AdminCertificate, string, error) {
 		req.PageToken = token
-		resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.SearchCertificatesResponse, error) {
+		resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.SearchCertificatesResponse, error) {
 			return c.admin.SearchCertificates(ctx, req)
 		})
 		return resp.GetCertificates(), resp.GetNextPageToken(), err
@@ -152,7 +154,7 @@ func (f *historyFlags) request() (*signetv1.GetCertificateHistoryRequest, error)
 		if f.profile != "" {
 			return nil, errors.New("--profile goes with the subject flags: a serial names its chain by itself")
 		}
-		serial, err := checkSerial(f.serial)
+		serial, err := cli.CheckSerial(f.serial)
 		if err != nil {
 			return nil, err
 		}
@@ -179,14 +181,14 @@ func runAdminHistory(ctx context.Context, x *adminEnv, args []string) error {
 	}
 	req, err := f.request()
 	if err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	c, err := x.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetCertificateHistoryResponse, error) {
+	resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetCertificateHistoryResponse, error) {
 		return c.admin.GetCertificateHistory(ctx, req)
 	})
 	if err != nil {
@@ -240,7 +242,7 @@ func (f *eventsFlags) request(now time.Time) (*signetv1.ListAuditEventsRequest, 
 		}
 	}
 	if f.serial != "" {
-		if req.Serial, err = checkSerial(f.serial); err != nil {
+		if req.Serial, err = cli.CheckSerial(f.serial); err != nil {
 			return nil, err
 		}
 	}
@@ -281,7 +283,7 @@ func runAdminEvents(ctx context.Context, x *adminEnv, args []string) error {
 	}
 	req, err := f.request(time.Now())
 	if err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	c, err := x.dial()
 	if err != nil {
@@ -290,7 +292,7 @@ func runAdminEvents(ctx context.Context, x *adminEnv, args []string) error {
 	defer c.Close()
 	events, next, err := pages(ctx, f.page.all, f.page.token, func(ctx context.Context, token string) ([]*signetv1.AuditEvent, string, error) {
 		req.PageToken = token
-		resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ListAuditEventsResponse, error) {
+		resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ListAuditEventsResponse, error) {
 			return c.admin.ListAuditEvents(ctx, req)
 		})
 		return resp.GetEvents(), resp.GetNextPageToken(), err
@@ -312,8 +314,8 @@ const maxStatsDays = 3660
 // statsRange is the last days days in KST, today included, as the
 // half-open range the server takes and as the first and last day.
 func statsRange(days int, now time.Time) (r *signetv1.TimeRange, first, last string) {
-	y, m, d := now.In(kst).Date()
-	tomorrow := time.Date(y, m, d+1, 0, 0, 0, 0, kst)
+	y, m, d := now.In(kst.Zone).Date()
+	tomorrow := time.Date(y, m, d+1, 0, 0, 0, 0, kst.Zone)
 	from := tomorrow.AddDate(0, 0, -days)
 	return &signetv1.TimeRange{From: timestamppb.New(from), To: timestamppb.New(tomorrow)},
 		from.Format(time.DateOnly), tomorrow.AddDate(0, 0, -1).Format(time.DateOnly)
@@ -327,7 +329,7 @@ func runAdminStats(ctx context.Context, x *adminEnv, args []string) error {
 		return err
 	}
 	if days < 1 || days > maxStatsDays {
-		return usageErr(fs, "--days %d: give 1 to %d", days, maxStatsDays)
+		return cli.UsageErr(fs, "--days %d: give 1 to %d", days, maxStatsDays)
 	}
 	r, first, last := statsRange(days, time.Now())
 	c, err := x.dial()
@@ -335,7 +337,7 @@ func runAdminStats(ctx context.Context, x *adminEnv, args []string) error {
 		return err
 	}
 	defer c.Close()
-	resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetStatsResponse, error) {
+	resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.GetStatsResponse, error) {
 		return c.admin.GetStats(ctx, &signetv1.GetStatsRequest{Days: r})
 	})
 	if err != nil {
@@ -359,16 +361,16 @@ func runAdminVerifyLog(ctx context.Context, x *adminEnv, args []string) error {
 	}
 	switch {
 	case from < 0 || to < 0:
-		return usageErr(fs, "--from-seq and --to-seq are chain positions: give 1 or more (0 means the start or the end)")
+		return cli.UsageErr(fs, "--from-seq and --to-seq are chain positions: give 1 or more (0 means the start or the end)")
 	case to > 0 && from > to:
-		return usageErr(fs, "--from-seq %d is after --to-seq %d", from, to)
+		return cli.UsageErr(fs, "--from-seq %d is after --to-seq %d", from, to)
 	}
 	c, err := x.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.VerifyAuditLogResponse, error) {
+	resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.VerifyAuditLogResponse, error) {
 		return c.admin.VerifyAuditLog(ctx, &signetv1.VerifyAuditLogRequest{FromSeq: from, ToSeq: to})
 	})
 	if err != nil {

@@ -1,4 +1,8 @@
-package server
+// Package devidentity serves the simulated phone and account checks of
+// signetd --dev over gRPC (DevIdentityService). Only cmd/signetd/dev.go
+// imports it: the production server package never depends on the
+// simulator, it takes a server.DevIdentity from the caller or nothing.
+package devidentity
 
 import (
 	"context"
@@ -8,18 +12,25 @@ import (
 
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/server"
 )
 
-// devIdentityService exposes the simulated phone and account checks. It is
-// registered only in dev mode.
-type devIdentityService struct {
+// For wires the simulator into the server: its keys for the evidence
+// verifier, the gRPC service the CLI calls, and its CI so that the admin
+// API can find a dev subject by name and birth date.
+func For(sim *devprovider.Simulator) *server.DevIdentity {
+	return &server.DevIdentity{Providers: sim.Providers(), Service: &service{sim: sim}, CI: devprovider.SimulatedCI}
+}
+
+// service exposes the simulated phone and account checks.
+type service struct {
 	signetv1.UnimplementedDevIdentityServiceServer
 	sim *devprovider.Simulator
 }
 
-var _ signetv1.DevIdentityServiceServer = (*devIdentityService)(nil)
+var _ signetv1.DevIdentityServiceServer = (*service)(nil)
 
-func (s *devIdentityService) StartPhoneCheck(_ context.Context, req *signetv1.StartPhoneCheckRequest) (*signetv1.StartPhoneCheckResponse, error) {
+func (s *service) StartPhoneCheck(_ context.Context, req *signetv1.StartPhoneCheckRequest) (*signetv1.StartPhoneCheckResponse, error) {
 	id, code, err := s.sim.StartPhoneCheck(req.GetNonce(), devprovider.PhoneRequest{
 		Name: req.GetName(), Birth: req.GetBirth(), Phone: req.GetPhone(), Carrier: req.GetCarrier()})
 	if err != nil {
@@ -28,7 +39,7 @@ func (s *devIdentityService) StartPhoneCheck(_ context.Context, req *signetv1.St
 	return &signetv1.StartPhoneCheckResponse{CheckId: id, Code: code}, nil
 }
 
-func (s *devIdentityService) ConfirmPhoneCheck(_ context.Context, req *signetv1.ConfirmPhoneCheckRequest) (*signetv1.ConfirmPhoneCheckResponse, error) {
+func (s *service) ConfirmPhoneCheck(_ context.Context, req *signetv1.ConfirmPhoneCheckRequest) (*signetv1.ConfirmPhoneCheckResponse, error) {
 	tok, err := s.sim.ConfirmPhoneCheck(req.GetCheckId(), req.GetCode())
 	if err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
@@ -36,7 +47,7 @@ func (s *devIdentityService) ConfirmPhoneCheck(_ context.Context, req *signetv1.
 	return &signetv1.ConfirmPhoneCheckResponse{Token: tok}, nil
 }
 
-func (s *devIdentityService) StartAccountCheck(_ context.Context, req *signetv1.StartAccountCheckRequest) (*signetv1.StartAccountCheckResponse, error) {
+func (s *service) StartAccountCheck(_ context.Context, req *signetv1.StartAccountCheckRequest) (*signetv1.StartAccountCheckResponse, error) {
 	id, code, err := s.sim.StartAccountCheck(req.GetNonce(), devprovider.AccountRequest{
 		Bank: req.GetBank(), Account: req.GetAccount(), HolderName: req.GetHolderName(), HolderBirth: req.GetHolderBirth()})
 	if err != nil {
@@ -45,7 +56,7 @@ func (s *devIdentityService) StartAccountCheck(_ context.Context, req *signetv1.
 	return &signetv1.StartAccountCheckResponse{CheckId: id, Code: code}, nil
 }
 
-func (s *devIdentityService) ConfirmAccountCheck(_ context.Context, req *signetv1.ConfirmAccountCheckRequest) (*signetv1.ConfirmAccountCheckResponse, error) {
+func (s *service) ConfirmAccountCheck(_ context.Context, req *signetv1.ConfirmAccountCheckRequest) (*signetv1.ConfirmAccountCheckResponse, error) {
 	tok, err := s.sim.ConfirmAccountCheck(req.GetCheckId(), req.GetCode())
 	if err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -63,20 +64,20 @@ func runAdminSignatures(ctx context.Context, x *adminEnv, args []string) error {
 	var err error
 	switch {
 	case since != "" && (from != "" || to != ""):
-		return usageErr(fs, "give --since, or --from and --to, not both")
+		return cli.UsageErr(fs, "give --since, or --from and --to, not both")
 	case since != "":
 		d, err := parseSpan(since)
 		if err != nil {
-			return usageErr(fs, "--since: %v", err)
+			return cli.UsageErr(fs, "--since: %v", err)
 		}
 		req.ReservedAt = &signetv1.TimeRange{From: timestamppb.New(time.Now().Add(-d))}
 	default:
 		if req.ReservedAt, err = timeRange("from", from, "to", to); err != nil {
-			return usageErr(fs, "%v", err)
+			return cli.UsageErr(fs, "%v", err)
 		}
 	}
 	if req.PageSize, err = pageSize(page.limit); err != nil {
-		return usageErr(fs, "%v", err)
+		return cli.UsageErr(fs, "%v", err)
 	}
 	c, err := x.dial()
 	if err != nil {
@@ -85,7 +86,7 @@ func runAdminSignatures(ctx context.Context, x *adminEnv, args []string) error {
 	defer c.Close()
 	sigs, next, err := pages(ctx, page.all, page.token, func(ctx context.Context, token string) ([]*signetv1.Signature, string, error) {
 		req.PageToken = token
-		resp, err := once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ListSignaturesResponse, error) {
+		resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.ListSignaturesResponse, error) {
 			return c.admin.ListSignatures(ctx, req)
 		})
 		return resp.GetSignatures(), resp.GetNextPageToken(), err
@@ -95,11 +96,11 @@ func runAdminSignatures(ctx context.Context, x *adminEnv, args []string) error {
 	}
 	views := make([]signatureView, 0, len(sigs))
 	for _, s := range sigs {
-		v := signatureView{ID: s.GetId(), ReservedAt: tsString(s.GetReservedAt()), IssuerID: s.GetIssuerId(), Kind: s.GetKind(),
+		v := signatureView{ID: s.GetId(), ReservedAt: cli.TSString(s.GetReservedAt()), IssuerID: s.GetIssuerId(), Kind: s.GetKind(),
 			CRLNumber: s.GetCrlNumber(), Purpose: s.GetPurpose(), RequestID: s.GetRequestId(), SubjectRef: s.GetSubjectRef(),
 			TBSSHA256: s.GetTbsSha256(), State: s.GetState(), Outcome: s.GetOutcome()}
 		if s.GetSerial() != "" {
-			v.Serial = normalSerial(s.GetSerial())
+			v.Serial = cli.NormalSerial(s.GetSerial())
 		}
 		if len(s.GetDer()) > 0 {
 			v.DER = base64.StdEncoding.EncodeToString(s.GetDer())

@@ -1,9 +1,17 @@
-package main
+// Package admin is `signet admin`, the staff side of the CLI: auditors
+// search certificates and the audit log, operators act on any certificate.
+// It talks to signetd's admin listener, which accepts only client
+// certificates from Signet's admin CA; the certificate names the caller and
+// the role (server/admin.go).
+//
+//	signet [global flags] admin [admin flags] <command> [flags]
+//
+// Admin flags, like the global ones, may also follow the command name.
+package admin
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
@@ -21,17 +29,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
-
-// `signet admin` is the staff side: auditors search certificates and the
-// audit log, operators act on any certificate. It talks to signetd's admin
-// listener, which accepts only client certificates from Signet's admin CA;
-// the certificate names the caller and the role (server/admin.go).
-//
-//	signet [global flags] admin [admin flags] <command> [flags]
-//
-// Admin flags, like the global ones, may also follow the command name.
 
 // defaultAdminPort is the admin listener's port, used when --admin-server
 // names only a host.
@@ -46,7 +46,7 @@ type adminFlags struct {
 }
 
 // register binds the admin flags to fs with the current values as
-// defaults, as globals.register does.
+// defaults, as cli.Globals.Register does.
 func (a *adminFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.server, "admin-server", a.server, "signetd admin listener `host:port` (mutual TLS)")
 	fs.StringVar(&a.cert, "cert", a.cert, "PEM `file` with your staff client certificate from Signet's admin CA")
@@ -65,7 +65,7 @@ func (a *adminFlags) keyFile() string {
 
 // adminEnv is what an admin command runs with.
 type adminEnv struct {
-	*env
+	*cli.Env
 	flags adminFlags
 	// handshake is what dial's TLS client saw, to explain a refusal.
 	handshake *handshakeNotes
@@ -88,26 +88,28 @@ var adminCommands = []adminCommand{
 	{"resume", "lift the hold of any certificate (operator)", runAdminResume},
 }
 
-func runAdmin(ctx context.Context, e *env, args []string) error {
-	x := &adminEnv{env: e, flags: adminFlags{
+// Run is the admin command: args are what follows "admin" on the command
+// line, e carries the global flags already parsed.
+func Run(ctx context.Context, e *cli.Env, args []string) error {
+	x := &adminEnv{Env: e, flags: adminFlags{
 		server: net.JoinHostPort("127.0.0.1", defaultAdminPort),
 		cert:   filepath.FromSlash("./var/signet/admin-auditor.pem"),
 	}}
-	fs := newFlagSet(e, "admin", "[admin flags] <command> [flags]")
+	fs := cli.NewFlagSet(e, "admin", "[admin flags] <command> [flags]")
 	x.flags.register(fs)
 	fs.Usage = func() { adminUsage(fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+			return cli.ErrHelp
 		}
-		return &usageError{msg: err.Error()}
+		return &cli.UsageError{Msg: err.Error()}
 	}
 	if fs.NArg() == 0 {
-		return usageErr(fs, "a command is required")
+		return cli.UsageErr(fs, "a command is required")
 	}
 	name := fs.Arg(0)
 	if name == "help" {
-		fs.SetOutput(e.stdout)
+		fs.SetOutput(e.Stdout)
 		fs.Usage()
 		return nil
 	}
@@ -116,7 +118,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 			return c.run(ctx, x, fs.Args()[1:])
 		}
 	}
-	return usageErr(fs, "unknown command %q", name)
+	return cli.UsageErr(fs, "unknown command %q", name)
 }
 
 func adminUsage(fs *flag.FlagSet) {
@@ -132,7 +134,7 @@ func adminUsage(fs *flag.FlagSet) {
 // flagSet makes an admin command's flag set, with the global and the
 // admin flags.
 func (x *adminEnv) flagSet(name, synopsis string) *flag.FlagSet {
-	fs := newFlagSet(x.env, "admin "+name, synopsis)
+	fs := cli.NewFlagSet(x.Env, "admin "+name, synopsis)
 	x.flags.register(fs)
 	return fs
 }
@@ -140,14 +142,14 @@ func (x *adminEnv) flagSet(name, synopsis string) *flag.FlagSet {
 // parse parses an admin command's flags and checks what every admin
 // command shares.
 func (x *adminEnv) parse(fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if x.g.json && x.flags.csv {
-		return usageErr(fs, "give --json or --csv, not both")
+	if x.G.JSON && x.flags.csv {
+		return cli.UsageErr(fs, "give --json or --csv, not both")
 	}
 	if x.flags.cert == "" {
-		return usageErr(fs, "--cert is required: your staff client certificate (PEM)")
+		return cli.UsageErr(fs, "--cert is required: your staff client certificate (PEM)")
 	}
 	return nil
 }
@@ -166,20 +168,16 @@ func (c *adminClient) Close() { _ = c.conn.Close() }
 // the admin listener authorizes. grpc.NewClient connects on the first
 // call, so this fails only on local problems.
 func (x *adminEnv) dial() (*adminClient, error) {
-	if x.g.timeout <= 0 {
-		return nil, fmt.Errorf("--timeout %s: give a positive duration such as 30s", x.g.timeout)
+	if x.G.Timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %s: give a positive duration such as 30s", x.G.Timeout)
 	}
 	addr, host, err := adminAddr(x.flags.server)
 	if err != nil {
 		return nil, err
 	}
-	pem, err := os.ReadFile(x.g.caFile)
+	roots, err := x.G.Roots()
 	if err != nil {
-		return nil, fmt.Errorf("reading the trust anchor (--ca-file): %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate: give signetd's root certificate (root.pem)", x.g.caFile)
+		return nil, err
 	}
 	id, err := x.flags.identity(time.Now())
 	if err != nil {
@@ -192,7 +190,7 @@ func (x *adminEnv) dial() (*adminClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--admin-server %s: %w", x.flags.server, err)
 	}
-	return &adminClient{conn: conn, admin: signetv1.NewAdminServiceClient(conn), timeout: x.g.timeout}, nil
+	return &adminClient{conn: conn, admin: signetv1.NewAdminServiceClient(conn), timeout: x.G.Timeout}, nil
 }
 
 // identity loads the staff certificate and key. An expired certificate is
@@ -210,10 +208,10 @@ func (a *adminFlags) identity(now time.Time) (tls.Certificate, error) {
 	switch leaf := id.Leaf; {
 	case now.After(leaf.NotAfter):
 		return tls.Certificate{}, fmt.Errorf("the staff certificate --cert %s expired at %s: ask for a new one (`signetd admin-cert`)",
-			a.cert, rfc3339(leaf.NotAfter))
+			a.cert, cli.RFC3339(leaf.NotAfter))
 	case now.Before(leaf.NotBefore):
 		return tls.Certificate{}, fmt.Errorf("the staff certificate --cert %s is valid only from %s: check this computer's clock",
-			a.cert, rfc3339(leaf.NotBefore))
+			a.cert, cli.RFC3339(leaf.NotBefore))
 	}
 	return id, nil
 }
@@ -282,7 +280,7 @@ func adminAddr(server string) (addr, host string, err error) {
 
 // adminError is a failed admin call as people read it: the server's
 // message, the gRPC code, and a hint naming the admin flags. It carries no
-// gRPC status on purpose, so that errorText prints it as it is rather than
+// gRPC status on purpose, so that cli.ErrorText prints it as it is rather than
 // with the hints of the subscriber commands (--server).
 type adminError struct{ text string }
 
@@ -309,7 +307,7 @@ func (x *adminEnv) callError(method string, err error) error {
 		case alert != "":
 			msg, hint = refused+": "+alert, staffHint
 		case strings.Contains(msg, "certificate") || strings.Contains(msg, "handshake"):
-			hint = fmt.Sprintf("TLS failed: does --ca-file %s hold the root certificate of the signetd at %s?", x.g.caFile, x.flags.server)
+			hint = fmt.Sprintf("TLS failed: does --ca-file %s hold the root certificate of the signetd at %s?", x.G.CAFile, x.flags.server)
 		case n != nil && n.asked.Load() && closedEarly(msg):
 			// The listener asked for the certificate and hung up before
 			// the first gRPC frame: its alert lost the race with our write.
@@ -318,7 +316,7 @@ func (x *adminEnv) callError(method string, err error) error {
 			hint = fmt.Sprintf("is signetd's admin listener running at %s (--admin-server)?", x.flags.server)
 		}
 	case codes.DeadlineExceeded:
-		hint = fmt.Sprintf("no answer within %s: retry, or raise --timeout", x.g.timeout)
+		hint = fmt.Sprintf("no answer within %s: retry, or raise --timeout", x.G.Timeout)
 	case codes.Unimplemented:
 		if strings.Contains(msg, "unknown service") {
 			hint = fmt.Sprintf("%s is not an admin listener: give --admin-server the admin address (signetd --dev: 127.0.0.1:%s), not the gRPC one", x.flags.server, defaultAdminPort)
@@ -393,6 +391,6 @@ func pages[T any](ctx context.Context, all bool, token string, fetch func(ctx co
 // page of more.
 func (x *adminEnv) morePages(what, next string) {
 	if next != "" {
-		fmt.Fprintf(x.stderr, "signet: more %s follow: add --all, or --page-token %s for the next page\n", what, next)
+		fmt.Fprintf(x.Stderr, "signet: more %s follow: add --all, or --page-token %s for the next page\n", what, next)
 	}
 }
