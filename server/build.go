@@ -163,7 +163,7 @@ func (b *Built) Serve(ctx context.Context, l Listeners) error {
 	var wg sync.WaitGroup
 	jobs := []func(context.Context){
 		func(ctx context.Context) { b.Authority.RunJobs(ctx, time.Hour) },
-		b.CRL.Run, b.OCSP.Run, b.foldCounts,
+		b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies,
 	}
 	// Without a sealer here (a benchmark's baseline), another replica's
 	// seals the log, or nobody does and VerifyAuditLog says how far it got.

@@ -40,6 +40,7 @@ type Server struct {
 	health *health.Server
 	db     *store.DB
 	log    *slog.Logger
+	copy   *copyService
 }
 
 // Options are the parts the server is built from.
@@ -75,6 +76,8 @@ func New(o Options) (*Server, error) {
 		grpc.StatsHandler(transportAudit{ca: o.Authority}),
 	)
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
+	cs := newCopyService(o.DB, o.Authority.Now, o.Log)
+	signetv1.RegisterCopyServiceServer(g, cs)
 	if o.DevIdentity != nil {
 		signetv1.RegisterDevIdentityServiceServer(g, o.DevIdentity.Service)
 	}
@@ -82,7 +85,7 @@ func New(o Options) (*Server, error) {
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 
-	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux()}
+	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux(), copy: cs}
 	if o.AdminCA != nil {
 		if len(o.TLS.Certificates) != 1 {
 			return nil, errors.New("server: the admin listener needs the TLS server certificate")
