@@ -15,7 +15,7 @@ var statusValues = map[string]signetv1.CertificateStatus{
 }
 
 // certificateProto renders a record; public answers leave out the subject
-// and the DER, which name a person.
+// and the DER, which name a person, but keep the CA chain.
 func certificateProto(r *ca.Record, public bool) *signetv1.Certificate {
 	c := &signetv1.Certificate{
 		Serial:     r.Serial,
@@ -32,12 +32,14 @@ func certificateProto(r *ca.Record, public bool) *signetv1.Certificate {
 	if r.RevocationReason != nil {
 		c.RevocationReason = signetv1.RevocationReason(*r.RevocationReason)
 	}
+	// The issuing chain names nobody: every answer carries it, so that a
+	// client can verify or export a certificate it holds.
+	for _, ic := range r.Chain {
+		c.Chain = append(c.Chain, ic.Raw)
+	}
 	if !public {
 		c.Subject = r.SubjectDN
 		c.Der = r.DER
-		for _, ic := range r.Chain {
-			c.Chain = append(c.Chain, ic.Raw)
-		}
 	}
 	return c
 }

@@ -238,3 +238,21 @@ func TestIssue_AfterExpiryMarksOldExpiredWithAuditEvent(t *testing.T) {
 		t.Errorf("old certificate: status %s with %d expire events, want expired with 1", st, events)
 	}
 }
+
+// GetCertificate is a public status answer: it leaves out what names a
+// person (subject, DER) but carries the CA chain, which a holder needs to
+// verify or export the certificate it has.
+func TestGetCertificate_PublicAnswerCarriesTheChainNotThePerson(t *testing.T) {
+	h := newHarness(t)
+	c, _ := h.issue(evidencetest.DefaultPerson(), banking)
+	got, err := h.client.GetCertificate(ctx(t), &signetv1.GetCertificateRequest{Serial: c.Serial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Certificate.Chain) != 1 || !bytes.Equal(got.Certificate.Chain[0], h.chain[0].Raw) {
+		t.Errorf("public answer carries %d chain certificates, want the intermediate", len(got.Certificate.Chain))
+	}
+	if got.Certificate.Subject != "" || len(got.Certificate.Der) != 0 {
+		t.Errorf("public answer names the person: subject %q, %d DER bytes", got.Certificate.Subject, len(got.Certificate.Der))
+	}
+}
