@@ -347,21 +347,10 @@ func eventsQuery(f EventFilter) (string, []any, int, error) {
 		return "", nil, 0, fmt.Errorf("%w: outcome %q (want ok or refused)", ErrBadFilter, f.Outcome)
 	}
 	b := &sqlArgs{}
-	var conds []string
-	for _, c := range []struct{ col, v string }{
+	conds := filterConds(b, []struct{ col, v string }{
 		{"actor", f.Actor}, {"action", f.Action}, {"serial", f.Serial}, {"subject_ref", f.SubjectRef},
 		{"outcome", f.Outcome}, {"reason", f.Reason},
-	} {
-		if c.v != "" {
-			conds = append(conds, c.col+" = "+b.add(c.v))
-		}
-	}
-	if !f.From.IsZero() {
-		conds = append(conds, "at >= "+b.add(f.From))
-	}
-	if !f.To.IsZero() {
-		conds = append(conds, "at < "+b.add(f.To))
-	}
+	}, "at", f.From, f.To)
 	if f.PageToken != "" {
 		c, err := parseEventCursor(f.PageToken)
 		if err != nil {
@@ -685,20 +674,27 @@ type eventCursor struct {
 	id int64
 }
 
-func (c eventCursor) token() string {
+func (c eventCursor) token() string { return c.tokenAs("e2") }
+
+// tokenAs encodes the cursor of a listing ordered by (time, id) under the
+// listing's tag: events ("e2") and the signature ledger ("s1").
+func (c eventCursor) tokenAs(tag string) string {
 	return base64.RawURLEncoding.EncodeToString(
-		[]byte("e2|" + strconv.FormatInt(c.at.UnixMicro(), 10) + "|" + strconv.FormatInt(c.id, 10)))
+		[]byte(tag + "|" + strconv.FormatInt(c.at.UnixMicro(), 10) + "|" + strconv.FormatInt(c.id, 10)))
 }
 
 // parseEventCursor refuses e1 tokens too: they held an id alone, from
 // when events were listed in id order.
-func parseEventCursor(tok string) (eventCursor, error) {
+func parseEventCursor(tok string) (eventCursor, error) { return parseCursorAs("e2", tok) }
+
+// parseCursorAs reads a (time, id) cursor of the listing tagged tag.
+func parseCursorAs(tag, tok string) (eventCursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		return eventCursor{}, ErrBadPageToken
 	}
 	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 || parts[0] != "e2" {
+	if len(parts) != 3 || parts[0] != tag {
 		return eventCursor{}, ErrBadPageToken
 	}
 	us, err1 := strconv.ParseInt(parts[1], 10, 64)
@@ -707,6 +703,24 @@ func parseEventCursor(tok string) (eventCursor, error) {
 		return eventCursor{}, ErrBadPageToken
 	}
 	return eventCursor{at: time.UnixMicro(us), id: id}, nil
+}
+
+// filterConds are the conditions of a listing: equality for each non-empty
+// value, then the half-open window [from, to) on the time column.
+func filterConds(b *sqlArgs, eq []struct{ col, v string }, timeCol string, from, to time.Time) []string {
+	var conds []string
+	for _, c := range eq {
+		if c.v != "" {
+			conds = append(conds, c.col+" = "+b.add(c.v))
+		}
+	}
+	if !from.IsZero() {
+		conds = append(conds, timeCol+" >= "+b.add(from))
+	}
+	if !to.IsZero() {
+		conds = append(conds, timeCol+" < "+b.add(to))
+	}
+	return conds
 }
 
 func isLowerHex(s string) bool {

@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -181,24 +178,14 @@ func (db *DB) ListSignatures(ctx context.Context, f SignatureFilter) ([]*Signatu
 		return nil, "", fmt.Errorf("%w: state %q (want reserved, issued, undelivered or abandoned)", ErrBadFilter, f.State)
 	}
 	b := &sqlArgs{}
-	var conds []string
-	for _, c := range []struct{ col, v string }{{"issuer_id", f.IssuerID}, {"kind", f.Kind}, {"state", f.State}} {
-		if c.v != "" {
-			conds = append(conds, c.col+" = "+b.add(c.v))
-		}
-	}
-	if !f.From.IsZero() {
-		conds = append(conds, "reserved_at >= "+b.add(f.From))
-	}
-	if !f.To.IsZero() {
-		conds = append(conds, "reserved_at < "+b.add(f.To))
-	}
+	conds := filterConds(b, []struct{ col, v string }{{"issuer_id", f.IssuerID}, {"kind", f.Kind}, {"state", f.State}},
+		"reserved_at", f.From, f.To)
 	if f.PageToken != "" {
-		at, id, err := parseSigCursor(f.PageToken)
+		c, err := parseCursorAs("s1", f.PageToken)
 		if err != nil {
 			return nil, "", err
 		}
-		conds = append(conds, "(reserved_at, id) < ("+b.add(at)+", "+b.add(id)+")")
+		conds = append(conds, "(reserved_at, id) < ("+b.add(c.at)+", "+b.add(c.id)+")")
 	}
 	rows, err := query(ctx, db.pool, `SELECT `+signatureColumns+` FROM signatures`+where(conds)+
 		` ORDER BY reserved_at DESC, id DESC LIMIT `+b.add(size+1), b.args...)
@@ -218,26 +205,9 @@ func (db *DB) ListSignatures(ctx context.Context, f SignatureFilter) ([]*Signatu
 	if len(out) > size {
 		out = out[:size]
 		last := out[size-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte("s1|" + strconv.FormatInt(last.ReservedAt.UnixMicro(), 10) + "|" + strconv.FormatInt(last.ID, 10)))
+		next = eventCursor{at: last.ReservedAt, id: last.ID}.tokenAs("s1")
 	}
 	return out, next, nil
-}
-
-func parseSigCursor(tok string) (time.Time, int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return time.Time{}, 0, ErrBadPageToken
-	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 || parts[0] != "s1" {
-		return time.Time{}, 0, ErrBadPageToken
-	}
-	us, err1 := strconv.ParseInt(parts[1], 10, 64)
-	id, err2 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return time.Time{}, 0, ErrBadPageToken
-	}
-	return time.UnixMicro(us), id, nil
 }
 
 // DelegatedKey is a delegated signing key's certificate and sealed key.
