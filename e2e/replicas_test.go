@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-ca/signet/store/devcluster"
+)
+
+// takeoverBound is how long, after the CRL leader is killed, a revocation
+// made on a surviving replica may take to appear on the CRL: the leader
+// lock's retry (5 s), the change's debounce (2 s) and one generation.
+const takeoverBound = 20 * time.Second
+
+// TestReplicas_ThreeOnOnePostgreSQL runs three signetd replicas on one
+// database and spreads a life cycle over them: exactly one leads CRL
+// generation and one the audit sealer; OCSP on every replica reflects a
+// change made on another within seconds; killing the CRL leader with
+// SIGKILL hands the lead to a survivor within takeoverBound; CRL numbers
+// never repeat or go back; and the audit log verifies at the end.
+func TestReplicas_ThreeOnOnePostgreSQL(t *testing.T) {
+	base := prepare(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if c, err := devcluster.Start(ctx, devcluster.Options{Dir: filepath.Join(base.state, "pg")}); err == nil {
+			_ = c.Stop(ctx)
+		}
+	})
+	// One after another: the first makes the dev CA and the database
+	// cluster, the others join them, each on its own ports.
+	reps := make([]*env, 3)
+	daemons := make([]*daemon, 3)
+	for i := range reps {
+		r := *base
+		if i > 0 {
+			r.grpcAddr, r.httpAddr, r.adminAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		}
+		reps[i] = &r
+		daemons[i] = reps[i].launch()
+	}
+	leaderOf := func(role string, alive []int) []int {
+		var leaders []int
+		for _, i := range alive {
+			logs := daemons[i].logs.String()
+			if strings.LastIndex(logs, role+": leading") > strings.LastIndex(logs, role+": stopped leading") {
+				leaders = append(leaders, i)
+			}
+		}
+		return leaders
+	}
+	waitOneLeader := func(role string, alive []int) int {
+		t.Helper()
+		deadline := time.Now().Add(takeoverBound)
+		for {
+			if l := leaderOf(role, alive); len(l) == 1 {
+				return l[0]
+			} else if len(l) > 1 {
+				t.Fatalf("replicas %v all lead %s", l, role)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no replica of %v leads %s after %s", alive, role, takeoverBound)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	all := []int{0, 1, 2}
+	crlLeader := waitOneLeader("crl", all)
+	sealer := waitOneLeader("audit sealer", all)
+	t.Logf("replica %d leads CRL generation, replica %d the audit sealer", crlLeader, sealer)
+
+	identity := []string{"--name", "이영희", "--birth", "19920315", "--phone", "01055556666", "--carrier", "LGU",
+		"--bank", "020", "--account", "99988877766655", "--password-file", base.pwFile}
+	issued := reps[0].signetJSON(append([]string{"enroll", "--profile", "personal-banking"}, identity...)...)
+	renewed := reps[1].signetJSON("renew", "--cert", issued.Dir, "--password-file", base.pwFile)
+	// Every replica's responder answers for a change made on another.
+	for _, i := range all {
+		reps[i].wantOCSPAt(reps[i].httpAddr, issued, "revoked")
+		reps[i].wantOCSPAt(reps[i].httpAddr, renewed, "good")
+	}
+
+	// Kill the CRL leader; revoke on a survivor; a survivor's CRL lists it.
+	daemons[crlLeader].kill(t)
+	var alive []int
+	for _, i := range all {
+		if i != crlLeader {
+			alive = append(alive, i)
+		}
+	}
+	killed := time.Now()
+	rev := reps[alive[0]]
+	rev.signet("revoke", "--cert", renewed.Dir, "--password-file", base.pwFile, "--reason", "keyCompromise")
+	x, _ := rev.readCert(renewed)
+	var took time.Duration
+	for {
+		if n, ok := listedOnCRL(t, reps[alive[1]].httpAddr, x); ok {
+			took = time.Since(killed)
+			t.Logf("CRL %d from replica %d lists the revocation %s after the leader was killed", n, alive[1], took.Round(100*time.Millisecond))
+			break
+		}
+		if time.Since(killed) > takeoverBound {
+			t.Fatalf("the revocation is not on the CRL %s after the CRL leader was killed", takeoverBound)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	newLeader := waitOneLeader("crl", alive)
+	t.Logf("replica %d took over CRL generation", newLeader)
+	for _, i := range alive {
+		reps[i].wantOCSPAt(reps[i].httpAddr, renewed, "revoked")
+	}
+
+	// CRL numbers only go up, whoever signed them.
+	conn := base.superuser()
+	rows, err := conn.Query(context.Background(), `SELECT number FROM crls ORDER BY created_at, number`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	var n int
+	for rows.Next() {
+		var num int64
+		if err := rows.Scan(&num); err != nil {
+			t.Fatal(err)
+		}
+		if num <= last {
+			t.Errorf("CRL number %d stored after %d", num, last)
+		}
+		last, n = num, n+1
+	}
+	rows.Close()
+	if n < 2 {
+		t.Errorf("%d CRLs stored, want at least one per leader", n)
+	}
+
+	// The audit log written by three processes verifies once sealed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v, code := rev.verifyLog()
+		if code == 0 && v.OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verify-log after the replicas: exit %d, %+v", code, v)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// wantOCSPAt asks the responder at httpAddr about c until it answers
+// status (good or revoked), with openssl.
+func (e *env) wantOCSPAt(httpAddr string, c cert, status string) {
+	e.t.Helper()
+	_, certPEM := e.readCert(c)
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, err := exec.Command("openssl", "ocsp", "-issuer", filepath.Join(e.state, "intermediate.pem"), "-cert", certPEM,
+			"-url", "http://"+httpAddr+"/ocsp", "-CAfile", filepath.Join(e.state, "root.pem"), "-no_nonce").CombinedOutput()
+		if err != nil {
+			e.t.Fatalf("openssl ocsp: %v\n%s", err, b)
+		}
+		out = string(b)
+		if strings.Contains(out, certPEM+": "+status) && strings.Contains(out, "Response verify OK") {
+			return
+		}
+	}
+	e.t.Errorf("OCSP at %s for %s: want %s, got:\n%s", httpAddr, c.Serial, status, out)
+}
+
+// listedOnCRL fetches the CRL a replica serves for x's issuer and reports
+// its number and whether it lists x.
+func listedOnCRL(t *testing.T, httpAddr string, x *x509.Certificate) (int64, bool) {
+	t.Helper()
+	if len(x.CRLDistributionPoints) != 1 {
+		t.Fatalf("certificate has CRL DPs %v", x.CRLDistributionPoints)
+	}
+	path := x.CRLDistributionPoints[0][strings.Index(x.CRLDistributionPoints[0], "/crl/"):]
+	resp, err := http.Get("http://" + httpAddr + path)
+	if err != nil {
+		return 0, false
+	}
+	der, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(x.SerialNumber) == 0 {
+			return rl.Number.Int64(), true
+		}
+	}
+	return rl.Number.Int64(), false
+}
