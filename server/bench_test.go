@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -32,7 +31,7 @@ func issueInParallel(b *testing.B, h *harness) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			p := evidencetest.DefaultPerson()
-			p.Name = fmt.Sprintf("홍길동 %d", n.Add(1))
+			p.Name = hangulName(n.Add(1))
 			e, err := h.client.StartEnrollment(ctx(b), &signetv1.StartEnrollmentRequest{Profile: banking, Purpose: signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE})
 			if err != nil {
 				b.Error(err)
@@ -46,4 +45,14 @@ func issueInParallel(b *testing.B, h *harness) {
 			}
 		}
 	})
+}
+
+// hangulName is a distinct name for every i: 홍 and two to four Hangul
+// syllables spelling i in base 11172 (names may hold letters only).
+func hangulName(i int64) string {
+	name := []rune("홍")
+	for ; i > 0 || len(name) < 3; i /= 11172 {
+		name = append(name, rune(0xAC00+i%11172))
+	}
+	return string(name)
 }
