@@ -15,9 +15,27 @@ PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
 run:
 	$(GO) run ./cmd/signetd --dev --state-dir $(STATE_DIR)
 
-## test: every test with the race detector, against real PostgreSQL (127.0.0.1:5432 or TEST_DATABASE_URL)
+## test: every test with the race detector, against real PostgreSQL (127.0.0.1:5432 or TEST_DATABASE_URL), then a short run of every fuzz target
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz-smoke
+
+# Every Go fuzz target, as package:name. Plain `go test` already runs each
+# one over its seeds (f.Add and testdata/fuzz/<name>/); fuzz-smoke then
+# mutates for FUZZTIME each, about 10 s a target with the build: under
+# 2 minutes in all. A failure leaves its input in testdata/fuzz/<name>/.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = ./ca:FuzzParseCSR ./ca/evidence:FuzzVerifyEvidence ./ca/proof:FuzzVerifyProof \
+	./store:FuzzPageToken ./ocsp:FuzzParseRequest ./ocsp:FuzzOCSPPost ./ocsp:FuzzOCSPGet \
+	./cmd/signet/admin:FuzzAdminFilters ./npki:FuzzOpenKey ./npki:FuzzDecryptPKCS8
+
+## fuzz-smoke: run each fuzz target for FUZZTIME (default 5s)
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## build: signetd and signet into bin/
 build:

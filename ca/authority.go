@@ -44,6 +44,10 @@ type Config struct {
 	// RecoverAfter is how long a signature reservation may stay open before
 	// recovery marks it abandoned (0: AbandonAfter).
 	RecoverAfter time.Duration
+	// SubjectLimit bounds each subject's identity-checked requests (off
+	// when Max is 0); the count is kept by the Store if it is a
+	// SubjectCounter.
+	SubjectLimit SubjectLimit
 }
 
 // EnrollmentTTL is how long a nonce stays usable: evidence is fresh for 10
@@ -74,6 +78,7 @@ type Authority struct {
 	profiles map[string]*Profile
 	now      func() time.Time
 	log      *slog.Logger
+	subjects SubjectCounter // nil: no per-subject limit
 }
 
 // New checks the configuration and wires the core.
@@ -94,6 +99,7 @@ func New(cfg Config, db Store, signer *signer.Signer, verifier *evidence.Verifie
 		log = slog.Default()
 	}
 	a := &Authority{cfg: cfg, db: db, signer: signer, verifier: verifier, profiles: map[string]*Profile{}, now: now, log: log}
+	a.subjects, _ = db.(SubjectCounter)
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
 			return nil, err
@@ -336,6 +342,12 @@ func (a *Authority) saveResult(ctx context.Context, tx *store.Tx, requestID, met
 // then audited on its own, so that a refused attempt leaves exactly one
 // trace (DESIGN.md invariant 2) and spends no evidence.
 func (a *Authority) run(ctx context.Context, at *attempt, fn func(tx *store.Tx) error) error {
+	// A subject known before any lock is one whose evidence was verified:
+	// its attempts count against its limit (issue 8 item 11).
+	if rl := a.limitSubject(ctx, at); rl != nil {
+		a.auditRefusal(ctx, at, rl.Refusal)
+		return rl
+	}
 	err := a.db.InTx(ctx, fn)
 	if err == nil {
 		return nil
@@ -378,6 +390,14 @@ func (a *Authority) AuditTransportRefusal(ctx context.Context, method, actor, re
 	a.auditRefusal(ctx, at, &Error{Kind: KindInvalid, Reason: reason, Msg: msg})
 }
 
+// AuditEdgeRefusal records a refusal made at the edge, before the core
+// ran (a malformed field, a missing authorization, a rate limit, an admin
+// certificate without a valid role): every refused attempt leaves one
+// trace (DESIGN.md invariant 2), whoever refused it.
+func (a *Authority) AuditEdgeRefusal(ctx context.Context, action, actor, requestID string, rerr *Error, details map[string]any) {
+	a.auditRefusal(ctx, &attempt{action: action, actor: actor, requestID: requestID, details: details}, rerr)
+}
+
 func (at *attempt) event(now time.Time, outcome string, rerr *Error) *store.AuditEvent {
 	ev := &store.AuditEvent{
 		At: now.UTC(), Actor: at.actor, Action: at.action, Outcome: outcome, Serial: at.serial,
@@ -395,7 +415,14 @@ func (at *attempt) event(now time.Time, outcome string, rerr *Error) *store.Audi
 }
 
 func kindName(k Kind) string {
-	return [...]string{"internal", "invalid", "not_found", "conflict", "precondition", "unauthorized", "forbidden"}[k]
+	names := [...]string{"internal", "invalid", "not_found", "conflict", "precondition", "unauthorized", "forbidden"}
+	switch {
+	case k == KindExhausted:
+		return "resource_exhausted"
+	case int(k) >= 0 && int(k) < len(names):
+		return names[k]
+	}
+	return fmt.Sprintf("kind_%d", k)
 }
 
 func (at *attempt) detail(k string, v any) {

@@ -26,9 +26,16 @@ type Error struct {
 	Kind   Kind
 	Reason string
 	Msg    string
+	// Err is the cause of an internal error, kept so that the gRPC layer
+	// can tell a database that is away (UNAVAILABLE) from a fault in
+	// Signet; never shown to the caller.
+	Err error
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the cause of an internal error, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 func refuse(kind Kind, reason, format string, args ...any) *Error {
 	return &Error{Kind: kind, Reason: reason, Msg: fmt.Sprintf(format, args...)}

@@ -99,6 +99,16 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		}
 		id.enrollment = st.Enrollment
 		live := st.Live
+		if purpose == PurposeReissue && live == nil {
+			// Under READ COMMITTED a delivery that replaced the live
+			// certificate while this read waited for its row lock hides
+			// both the old row and the new one: read again.
+			c, err := tx.LiveCertificate(ctx, id.subjectRef, id.profile.Name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			live = c
+		}
 		var notAfter time.Time
 		switch {
 		case purpose == PurposeIssue && live != nil:
@@ -115,6 +125,19 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 				"certificate %s is suspended: resume it before reissuing", live.Serial)
 		case purpose == PurposeReissue:
 			at.serial = live.Serial
+			// A reissue replaces the certificate that was live when its
+			// enrollment was started, never one made since: of concurrent
+			// reissues for one person exactly one wins, instead of each
+			// replacing the one before (issue 8).
+			since, err := tx.ReplacedSinceEnrollment(ctx, id.enrollment.ID, live.IssuerID, live.Serial)
+			if err != nil {
+				return err
+			}
+			if since {
+				return refuse(KindPrecondition, "replaced_since_enrollment",
+					"certificate %s was issued after enrollment %s was started (by another reissue or a renewal), so this request never saw it: check it with `signet status`, and to replace it start a new enrollment",
+					live.Serial, id.enrollment.ID)
+			}
 			notAfter = live.NotAfter // the reissued certificate keeps the old expiry
 			is.old = live
 		default:
@@ -317,7 +340,7 @@ func raNumber(bank string) string {
 func kstDate(t time.Time) string { return t.In(kst).Format("2006-01-02 15:04:05 KST") }
 
 func internal(err error) *Error {
-	return &Error{Kind: KindInternal, Reason: "internal", Msg: err.Error()}
+	return &Error{Kind: KindInternal, Reason: "internal", Msg: err.Error(), Err: err}
 }
 
 func asRefusal(err error) *Error {

@@ -98,6 +98,46 @@ func (a *Authority) PurgeSpent(ctx context.Context) (int64, error) {
 	}
 }
 
+// RequestIDRetention is how long a request id and its first answer are
+// kept (DESIGN.md invariant 6): a retry within it gets the first answer,
+// whatever happened since. Clients retry for minutes, at most hours; 30
+// days is far beyond any retry, and the README promises it.
+const RequestIDRetention = 30 * 24 * time.Hour
+
+// requestIDBatch bounds one purge transaction of request ids.
+const requestIDBatch = 5000
+
+// PurgeRequestIDs deletes the stored answers of request ids older than
+// RequestIDRetention, one batch per transaction, one replica at a time,
+// each batch audited with its count in its transaction.
+func (a *Authority) PurgeRequestIDs(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := a.db.InTx(ctx, func(tx *store.Tx) error {
+			ok, err := tx.TryJobLock(ctx, "purge-request-ids")
+			if err != nil || !ok {
+				return err
+			}
+			now := a.now().UTC()
+			cutoff := now.Add(-RequestIDRetention)
+			if n, err = tx.PurgeRequestIDs(ctx, cutoff, requestIDBatch); err != nil || n == 0 {
+				return err
+			}
+			return tx.AppendAudit(ctx, &store.AuditEvent{At: now, Actor: "signet", Action: "purge", Outcome: "ok",
+				Details: map[string]any{"request_ids": n, "before": cutoff,
+					"why": "past the retry window (ca.RequestIDRetention)"}})
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < requestIDBatch {
+			return total, nil
+		}
+	}
+}
+
 // RunJobs runs the periodic life cycle jobs until ctx ends.
 func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -112,6 +152,11 @@ func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
 			a.log.Error("purge spent evidence and enrollments", "err", err)
 		} else if n > 0 {
 			a.log.Info("purged spent evidence and enrollments", "rows", n)
+		}
+		if n, err := a.PurgeRequestIDs(ctx); err != nil {
+			a.log.Error("purge expired request ids", "err", err)
+		} else if n > 0 {
+			a.log.Info("purged expired request ids", "rows", n)
 		}
 		if _, err := a.RecoverSignatures(ctx, a.cfg.RecoverAfter); err != nil {
 			a.log.Error("recover open signature reservations", "err", err)

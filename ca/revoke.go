@@ -143,6 +143,13 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 	if !req.ByOperator && req.Proof == "" && req.EnrollmentID != "" {
 		var rerr *Error
 		if id, rerr = a.checkEvidence(ctx, at, req.EnrollmentID, req.Evidence); rerr != nil {
+			// A retry after the evidence went stale still gets its first
+			// answer: the stored answer wins over freshness.
+			if rec, rrerr := a.answered(ctx, req.RequestID, act.action, hash); rec != nil {
+				return rec, nil
+			} else if rrerr != nil {
+				rerr = rrerr
+			}
 			return nil, a.refused(ctx, at, rerr)
 		}
 	}
@@ -150,6 +157,16 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 	err := a.run(ctx, at, func(tx *store.Tx) error {
 		if rerr := checkRequestID(req.RequestID); rerr != nil {
 			return rerr
+		}
+		// Retries of one request are ordered by its id, and a retry gets
+		// its first answer before any proof's freshness is judged, for as
+		// long as the request id is kept (RequestIDRetention).
+		if err := tx.LockKey(ctx, "request:"+req.RequestID); err != nil {
+			return err
+		}
+		if rec, err := a.replay(ctx, tx, req.RequestID, act.action, hash); err != nil || rec != nil {
+			out = rec
+			return err
 		}
 		if !serialPattern.MatchString(serial) {
 			return refuse(KindInvalid, "bad_serial", "serial %q is not hex: give the serial as printed by `signet status`", req.Serial)
@@ -162,10 +179,6 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 		h, rerr := a.authorizeHolder(ctx, tx, at, serial, req, act, id)
 		if rerr != nil {
 			return rerr
-		}
-		if h.replay != nil {
-			out = h.replay
-			return nil
 		}
 		now := a.now().UTC()
 		if c := h.cert; c.Status == "expired" || !now.Before(c.NotAfter) {
@@ -201,13 +214,13 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 
 // holder is a certificate whose holder proved control of it.
 type holder struct {
-	cert   *store.Certificate
-	replay *Record
-	spend  func(context.Context, *store.Tx, time.Time) error
+	cert  *store.Certificate
+	spend func(context.Context, *store.Tx, time.Time) error
 }
 
 // authorizeHolder accepts either a key proof for act, or identity evidence
-// of the certificate's own subject, and locks the certificate.
+// of the certificate's own subject, and locks the certificate. The caller
+// has already answered a retry from the stored answer.
 func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attempt, serial string, req HolderRequest,
 	act holderAction, id *verifiedIdentity) (*holder, *Error) {
 	if req.ByOperator {
@@ -219,9 +232,6 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 			return nil, internal(err)
 		}
 		at.subjectRef, at.profile = c.SubjectRef, c.Profile
-		if rec, err := a.replay(ctx, tx, req.RequestID, act.action, at.hash); err != nil || rec != nil {
-			return &holder{replay: rec}, asRefusal(err)
-		}
 		return &holder{cert: c, spend: func(context.Context, *store.Tx, time.Time) error { return nil }}, nil
 	}
 	if req.Proof != "" {
@@ -231,9 +241,6 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 		}
 		if c.Serial != serial {
 			return nil, refuse(KindForbidden, "proof_serial", "the proof was signed by certificate %s, not %s: sign with the certificate you are acting on", c.Serial, serial)
-		}
-		if rec, err := a.replay(ctx, tx, req.RequestID, act.action, at.hash); err != nil || rec != nil {
-			return &holder{replay: rec}, asRefusal(err)
 		}
 		if p.Claims.Binding != act.binding {
 			return nil, refuse(KindUnauthorized, "proof_binding", "proof binding is %q, want %q: sign a proof for this exact request", p.Claims.Binding, act.binding)
@@ -245,8 +252,16 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 	if id == nil {
 		return nil, refuse(KindInvalid, "no_authorization", "give either a proof signed by the certificate's key or identity evidence with an enrollment")
 	}
-	if rec, rerr := a.lockEnrollment(ctx, tx, id, req.RequestID, act.purpose, at.hash); rerr != nil || rec != nil {
-		return &holder{replay: rec}, rerr
+	rec, rerr := a.lockEnrollment(ctx, tx, id, req.RequestID, act.purpose, at.hash)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if rec != nil {
+		// Unreachable while the caller holds the request id's lock, which
+		// every holder action takes before it looks for a stored answer;
+		// never act twice under one request id all the same.
+		return nil, refuse(KindConflict, "request_id_reused",
+			"request_id was already used for a different request: generate a new request_id for a new request")
 	}
 	c, err := tx.CertificateBySerial(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {

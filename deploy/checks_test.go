@@ -383,8 +383,11 @@ func checkAvailability(o *overlay) error {
 }
 
 // checkDatabase: signetd and the migration reach the CloudNativePG
-// primary through <cluster>-rw, as the owner of the database the cluster
-// bootstraps, with the operator's password Secret and its CA; and the
+// primary through <cluster>-rw, with the operator's CA; the migration
+// connects as the owner of the database the cluster bootstraps (the
+// migration role, password from <cluster>-app), signetd as a managed role
+// that owns nothing (the service role, password from that role's Secret),
+// and the Job names the service role so that migrate up grants it; and the
 // cluster is HA with synchronous replication and backups.
 func checkDatabase(o *overlay) error {
 	name, _ := nested(o.Cluster, "metadata", "name").(string)
@@ -393,6 +396,18 @@ func checkDatabase(o *overlay) error {
 	owner, _ := initdb["owner"].(string)
 	if name == "" || db == "" || owner == "" {
 		return errors.New("the Cluster must name its database and owner in bootstrap.initdb")
+	}
+	service, serviceSecret := "", ""
+	roles, _ := nested(o.Cluster, "spec", "managed", "roles").([]any)
+	for _, r := range roles {
+		m, _ := r.(map[string]any)
+		if n, _ := m["name"].(string); n != "" && n != owner && m["login"] == true {
+			service = n
+			serviceSecret, _ = nested(m, "passwordSecret", "name").(string)
+		}
+	}
+	if service == "" || serviceSecret == "" {
+		return fmt.Errorf("the Cluster needs a managed login role other than the owner %q, with a password Secret: signetd refuses to serve as the owner", owner)
 	}
 	if n, _ := nested(o.Cluster, "spec", "instances").(float64); n < 3 {
 		return fmt.Errorf("the Cluster has %v instances, want 3", n)
@@ -406,34 +421,50 @@ func checkDatabase(o *overlay) error {
 	if o.ScheduledBackup.Spec.Cluster.Name != name {
 		return fmt.Errorf("the ScheduledBackup backs up %q, the Cluster is %q", o.ScheduledBackup.Spec.Cluster.Name, name)
 	}
-	for what, spec := range map[string]*corev1.PodSpec{"Deployment": &o.Deployment.Spec.Template.Spec, "Job": &o.Job.Spec.Template.Spec} {
+	type conn struct{ what, env, user, secret string }
+	for _, want := range []struct {
+		spec  *corev1.PodSpec
+		conns []conn
+	}{
+		{&o.Deployment.Spec.Template.Spec, []conn{{"Deployment", "DATABASE_URL", service, serviceSecret}}},
+		{&o.Job.Spec.Template.Spec, []conn{{"Job", "MIGRATION_DATABASE_URL", owner, name + "-app"}, {"Job", "DATABASE_URL", service, ""}}},
+	} {
+		spec := want.spec
 		c := &spec.Containers[0]
 		env := map[string]corev1.EnvVar{}
 		for _, e := range c.Env {
 			env[e.Name] = e
 		}
-		raw := env["DATABASE_URL"].Value
-		u, err := url.Parse(raw)
-		if err != nil || raw == "" {
-			return fmt.Errorf("%s: DATABASE_URL %q", what, raw)
+		var q url.Values
+		for _, cn := range want.conns {
+			what := cn.what
+			raw := env[cn.env].Value
+			u, err := url.Parse(raw)
+			if err != nil || raw == "" {
+				return fmt.Errorf("%s: %s %q", what, cn.env, raw)
+			}
+			if u.Hostname() != name+"-rw" {
+				return fmt.Errorf("%s: %s host %q, want the primary's Service %s-rw", what, cn.env, u.Hostname(), name)
+			}
+			if u.Path != "/"+db || u.User.Username() != cn.user {
+				return fmt.Errorf("%s: %s user %q database %q, want %q and %q", what, cn.env, u.User.Username(), u.Path, cn.user, db)
+			}
+			if _, has := u.User.Password(); has {
+				return fmt.Errorf("%s: a password in %s: use PGPASSWORD from a Secret", what, cn.env)
+			}
+			q = u.Query()
+			if q.Get("sslmode") != "verify-full" || !mounted(c, q.Get("sslrootcert")) {
+				return fmt.Errorf("%s: %s must verify the server (sslmode=verify-full) with a mounted sslrootcert", what, cn.env)
+			}
+			if cn.secret == "" {
+				continue // named for its role only: the Job never connects as it
+			}
+			pw := env["PGPASSWORD"].ValueFrom
+			if pw == nil || pw.SecretKeyRef == nil || pw.SecretKeyRef.Name != cn.secret || pw.SecretKeyRef.Key != "password" {
+				return fmt.Errorf("%s: PGPASSWORD must come from Secret %s, key password", what, cn.secret)
+			}
 		}
-		if u.Hostname() != name+"-rw" {
-			return fmt.Errorf("%s: DATABASE_URL host %q, want the primary's Service %s-rw", what, u.Hostname(), name)
-		}
-		if u.Path != "/"+db || u.User.Username() != owner {
-			return fmt.Errorf("%s: DATABASE_URL user %q database %q, the Cluster makes %q and %q", what, u.User.Username(), u.Path, owner, db)
-		}
-		if _, has := u.User.Password(); has {
-			return fmt.Errorf("%s: a password in DATABASE_URL: use PGPASSWORD from the %s-app Secret", what, name)
-		}
-		q := u.Query()
-		if q.Get("sslmode") != "verify-full" || !mounted(c, q.Get("sslrootcert")) {
-			return fmt.Errorf("%s: DATABASE_URL must verify the server (sslmode=verify-full) with a mounted sslrootcert", what)
-		}
-		pw := env["PGPASSWORD"].ValueFrom
-		if pw == nil || pw.SecretKeyRef == nil || pw.SecretKeyRef.Name != name+"-app" || pw.SecretKeyRef.Key != "password" {
-			return fmt.Errorf("%s: PGPASSWORD must come from Secret %s-app, key password", what, name)
-		}
+		what := want.conns[0].what
 		var caSecret string
 		for _, v := range spec.Volumes {
 			for _, m := range c.VolumeMounts {

@@ -311,7 +311,11 @@ func TestChecks_EachCanFail(t *testing.T) {
 		}},
 		{"database", "password in the URL", func(o *overlay) {
 			e := &o.Job.Spec.Template.Spec.Containers[0].Env[0]
-			e.Value = strings.Replace(e.Value, "signet@", "signet:hunter2@", 1)
+			e.Value = strings.Replace(e.Value, "signet_migrator@", "signet_migrator:hunter2@", 1)
+		}},
+		{"database", "signetd as the owner", func(o *overlay) {
+			e := &o.Deployment.Spec.Template.Spec.Containers[0].Env[0]
+			e.Value = strings.Replace(e.Value, "signet@", "signet_migrator@", 1)
 		}},
 		{"database", "no synchronous replication", func(o *overlay) {
 			delete(nested(o.Cluster, "spec", "postgresql").(map[string]any), "synchronous")

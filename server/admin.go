@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"log/slog"
 	"path"
 
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
@@ -57,16 +60,77 @@ func adminIdentity(ctx context.Context) (adminca.Identity, error) {
 	return id, nil
 }
 
+// presentedCert names the client certificate of a refused admin call for
+// the audit log: its subject and serial, or "unknown" without one.
+func presentedCert(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok {
+		if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.PeerCertificates) > 0 {
+			c := tlsInfo.State.PeerCertificates[0]
+			return "certificate:" + c.Subject.String() + " serial " + c.SerialNumber.Text(16)
+		}
+	}
+	return "unknown"
+}
+
+// verifiedCert is the client certificate TLS verified against the admin
+// CA, or nil.
+func verifiedCert(ctx context.Context) *x509.Certificate {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return tlsInfo.State.VerifiedChains[0][0]
+}
+
 // adminAuth checks the caller's role and audits every call, reads
 // included. Operator actions are audited by the core in the transaction
 // that makes the change; everything else is audited here.
-func adminAuth(a *ca.Authority, log *slog.Logger) grpc.UnaryServerInterceptor {
+func adminAuth(a *ca.Authority, staff *adminca.Checker, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		method := path.Base(info.FullMethod)
 		id, err := adminIdentity(ctx)
 		if err != nil {
+			// Refused before any role is known: audited under the
+			// certificate's name, so that a forged or stale staff
+			// certificate leaves a trace too.
+			reason := "no_admin_certificate"
+			if status.Code(err) == codes.PermissionDenied {
+				reason = "bad_admin_role"
+			}
+			if aerr := a.AuditAdmin(ctx, presentedCert(ctx), method, "refused", reason, map[string]any{"message": status.Convert(err).Message()}); aerr != nil {
+				log.ErrorContext(ctx, "audit admin call", "err", aerr)
+			}
 			return nil, err
 		}
-		method := path.Base(info.FullMethod)
+		if m, ok := req.(proto.Message); ok {
+			if rerr := checkFields(m); rerr != nil {
+				if aerr := a.AuditAdmin(ctx, id.Actor(), method, "refused", rerr.Reason, map[string]any{"message": rerr.Msg}); aerr != nil {
+					log.ErrorContext(ctx, "audit admin call", "err", aerr)
+				}
+				return nil, toStatus(ctx, log, rerr)
+			}
+		}
+		// A staff certificate is live only while the ledger holds it as
+		// issued for this role and unrevoked (adminca.Checker, cached for
+		// adminca.StaffCheckTTL): an operator who leaves loses access within
+		// that time of `signetd admin-cert --revoke`.
+		if cert := verifiedCert(ctx); cert != nil {
+			if err := staff.Check(ctx, cert, id); err != nil {
+				if !errors.Is(err, adminca.ErrStaffRefused) {
+					log.ErrorContext(ctx, "check a staff certificate", "err", err)
+					return nil, status.Error(codes.Unavailable, "the staff certificate could not be checked against the ledger: retry")
+				}
+				if aerr := a.AuditAdmin(ctx, id.Actor(), method, "refused", "staff_certificate",
+					map[string]any{"serial": cert.SerialNumber.Text(16), "message": err.Error()}); aerr != nil {
+					log.ErrorContext(ctx, "audit admin call", "err", aerr)
+				}
+				return nil, status.Error(codes.PermissionDenied, err.Error()+": ask an operator for a new certificate (`signetd admin-cert`)")
+			}
+		}
 		if operatorOnly[method] && id.Role != adminca.RoleOperator {
 			st := status.Newf(codes.PermissionDenied, "%s needs the operator role; %s is an %s", method, id.Name, id.Role)
 			if aerr := a.AuditAdmin(ctx, id.Actor(), method, "refused", "role", map[string]any{"role": id.Role}); aerr != nil {
@@ -147,8 +211,8 @@ func newAdminServer(a *ca.Authority, db *store.DB, serverCert tls.Certificate, a
 		ClientCAs:    admin.Pool(),
 		MinVersion:   tls.VersionTLS12,
 	}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(logCalls(log), adminAuth(a, log)))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize), grpc.ForceServerCodecV2(newFieldCodec()),
+		grpc.ChainUnaryInterceptor(logCalls(log), adminAuth(a, adminca.NewChecker(db, admin, a.Now), log)))
 	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, db: db, log: log, devCI: devCI})
 	return g
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,12 +43,37 @@ func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logge
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if err := store.MigrateUp(c.DatabaseURL); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+	switch {
+	case c.MigrationURL != "":
+		if err := store.MigrateUp(c.MigrationURL); err != nil {
+			return nil, fmt.Errorf("migrate (as the migration role of migrationURL): %w", err)
+		}
+		// The service role gets exactly its grants on what the migration made.
+		if svc, err := store.RoleOf(c.DatabaseURL); err == nil && svc != "" {
+			if mig, err := store.RoleOf(c.MigrationURL); err == nil && mig != svc {
+				if err := store.GrantServiceRole(ctx, c.MigrationURL, svc); err != nil {
+					return nil, err
+				}
+			}
+		}
+	case !c.leastPrivilege:
+		// signetd --dev, and tests: one role migrates and serves.
+		if c.Dev != nil {
+			log.Warn("dev mode: one database role owns the schema and serves; production splits a migration role from the service role (README \"Database roles\")")
+		}
+		if err := store.MigrateUp(c.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
 	}
 	db, err := store.Open(ctx, c.DatabaseURL)
 	if err != nil {
 		return nil, err
+	}
+	if c.leastPrivilege {
+		if err := checkServiceRole(ctx, db); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	b, err := build(ctx, c, db, now, log)
 	if err != nil {
@@ -55,6 +81,34 @@ func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logge
 		return nil, err
 	}
 	return b, nil
+}
+
+// checkServiceRole refuses to serve as a role that could rewrite the audit
+// log or the signature ledger (Vault's rule: nothing served that the audit
+// log could lose), and from a schema `signetd migrate up` has not brought
+// up to date.
+func checkServiceRole(ctx context.Context, db *store.DB) error {
+	role, powers, err := db.AuditTablePowers(ctx)
+	if err != nil {
+		return fmt.Errorf("check the database role's privileges: %w", err)
+	}
+	if len(powers) > 0 {
+		return fmt.Errorf("refusing to serve as database role %q, which can alter the audit tables: it %s. "+
+			"Connect databaseURL (DATABASE_URL) as the service role, which holds only the privileges README \"Database roles\" grants, "+
+			"and run `signetd migrate up` as the migration role (migrationURL or MIGRATION_DATABASE_URL)", role, strings.Join(powers, "; "))
+	}
+	latest, err := store.LatestMigration()
+	if err != nil {
+		return err
+	}
+	v, dirty, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if dirty || v < latest {
+		return fmt.Errorf("the database schema is at version %d (dirty %t), this signetd needs %d: run `signetd migrate up` as the migration role first", v, dirty, latest)
+	}
+	return nil
 }
 
 func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger) (*Built, error) {
@@ -107,6 +161,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		Audience: c.Audience, SubjectKey: subjectKey, Organization: c.Organization, Profiles: profiles,
 		CRLBaseURL: c.CRLBaseURL, OCSPURL: c.OCSPURL, IssuerURL: c.IssuerURL,
 		RecoverAfter: c.SignatureRecoveryAfter.Duration(),
+		SubjectLimit: c.RateLimits.withDefaults(c.Dev != nil).subjectLimit(),
 	}, db, issuing, verifier, now, log)
 	if err != nil {
 		return nil, err
@@ -117,13 +172,14 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	var admin *adminca.CA
 	if c.AdminCA.Cert != "" {
-		if admin, err = adminca.Load(ctx, adminca.FileConfig(c.AdminCA.Cert, c.AdminCA.Key), linter); err != nil {
+		if admin, err = adminca.Load(ctx, c.AdminCASigner(), linter); err != nil {
 			return nil, err
 		}
 	}
 	srv, err := New(Options{
 		Authority: authority, DB: db, DevIdentity: c.Dev, Log: log, AdminCA: admin,
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		RateLimits: c.RateLimits.withDefaults(c.Dev != nil),
+		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {
 		return nil, err
@@ -206,3 +262,4 @@ func (b *Built) Close() {
 	}
 	b.DB.Close()
 }
+

@@ -26,12 +26,21 @@ type Config struct {
 	Audience     string `json:"audience"`
 	Organization string `json:"organization"`
 	DatabaseURL  string `json:"databaseURL,omitempty"`
+	// MigrationURL is the migration role's connection (MIGRATION_DATABASE_URL
+	// overrides it): the role that owns the schema and runs `signetd
+	// migrate`. DatabaseURL is the service role, which a production start
+	// refuses if it could alter the audit tables (README "Database roles").
+	MigrationURL string `json:"migrationURL,omitempty"`
 	GRPCAddr     string `json:"grpcAddr"`
 	HTTPAddr     string `json:"httpAddr"`
 	// AdminAddr is the admin API's listener (mutual TLS with AdminCA).
 	AdminAddr string `json:"adminAddr,omitempty"`
-	AdminCA   struct {
+	// AdminCA is the CA of staff client certificates: Cert its PEM
+	// certificate, Key its key, through KMS like the issuing CA's (a
+	// softkms PEM path when KMS is empty, or a PKCS#11 or cloud KMS URI).
+	AdminCA struct {
 		Cert string `json:"cert"`
+		KMS  string `json:"kms,omitempty"`
 		Key  string `json:"key"`
 	} `json:"adminCA"`
 	TLS struct {
@@ -59,9 +68,24 @@ type Config struct {
 	// CRLRetention is how long a CRL's DER is kept past its nextUpdate
 	// (default 7 days); its number, times and SHA-256 are kept forever.
 	CRLRetention Duration `json:"crlRetention,omitempty"`
+	// RateLimits are the abuse limits per RA client and per subject
+	// (server/limits.go; README "Rate limits").
+	RateLimits RateLimits `json:"rateLimits,omitempty"`
 	// Dev is the simulated identity providers, which only signetd --dev
 	// sets (cmd/signetd/dev.go); a file cannot (see LoadConfig).
 	Dev *DevIdentity `json:"-"`
+	// leastPrivilege is set by LoadConfig: a production start refuses a
+	// service role that could alter the audit tables, and migrates only
+	// through MigrationURL.
+	leastPrivilege bool
+}
+
+// AdminCASigner is the signer configuration of the admin CA.
+func (c *Config) AdminCASigner() signer.Config {
+	if c.AdminCA.KMS == "" {
+		return signer.Config{Chain: c.AdminCA.Cert, KMS: "softkms:", Key: c.AdminCA.Key}
+	}
+	return signer.Config{Chain: c.AdminCA.Cert, KMS: c.AdminCA.KMS, Key: c.AdminCA.Key}
 }
 
 // DevIdentity is the simulated identity providers of signetd --dev, built
@@ -114,6 +138,7 @@ func LoadConfig(path string) (*Config, error) {
 	if len(c.Providers) == 0 {
 		return nil, fmt.Errorf("config %s: no identity providers: trust at least one phone and one account provider", path)
 	}
+	c.leastPrivilege = true
 	return &c, nil
 }
 

@@ -35,7 +35,7 @@ func (s *enrollmentService) StartEnrollment(ctx context.Context, req *signetv1.S
 	purpose := purposes[req.GetPurpose()]
 	e, err := s.ca.StartEnrollment(ctx, req.GetProfile(), purpose, actor(ctx))
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.StartEnrollmentResponse{
 		EnrollmentId: e.ID, Nonce: e.Nonce, ExpiresAt: timestamppb.New(e.ExpiresAt), Audience: e.Audience,
@@ -52,7 +52,7 @@ func identityRequest(ctx context.Context, requestID, enrollmentID string, csr []
 func (s *enrollmentService) IssueCertificate(ctx context.Context, req *signetv1.IssueCertificateRequest) (*signetv1.IssueCertificateResponse, error) {
 	r, err := s.ca.Issue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.IssueCertificateResponse{Certificate: certificateProto(r, false)}, nil
 }
@@ -60,7 +60,7 @@ func (s *enrollmentService) IssueCertificate(ctx context.Context, req *signetv1.
 func (s *enrollmentService) ReissueCertificate(ctx context.Context, req *signetv1.ReissueCertificateRequest) (*signetv1.ReissueCertificateResponse, error) {
 	r, err := s.ca.Reissue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.ReissueCertificateResponse{Certificate: certificateProto(r, false), ReplacedSerial: r.ReplacedSerial}, nil
 }
@@ -68,48 +68,62 @@ func (s *enrollmentService) ReissueCertificate(ctx context.Context, req *signetv
 func (s *enrollmentService) RenewCertificate(ctx context.Context, req *signetv1.RenewCertificateRequest) (*signetv1.RenewCertificateResponse, error) {
 	r, err := s.ca.Renew(ctx, ca.RenewRequest{RequestID: req.GetRequestId(), CSR: req.GetCsr(), Proof: req.GetProof(), Actor: actor(ctx)})
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.RenewCertificateResponse{Certificate: certificateProto(r, false), ReplacedSerial: r.ReplacedSerial}, nil
 }
 
 func (s *enrollmentService) RevokeCertificate(ctx context.Context, req *signetv1.RevokeCertificateRequest) (*signetv1.RevokeCertificateResponse, error) {
 	if req.GetAuthorization() == nil {
-		return nil, invalid(noAuthorization)
+		return nil, s.refuse(ctx, "revoke", req.GetRequestId(), errNoAuthorization)
 	}
 	r, err := s.ca.Revoke(ctx, ca.RevokeRequest{
 		HolderRequest: holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()),
 		Reason:        int(req.GetReason()),
 	})
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.RevokeCertificateResponse{Certificate: certificateProto(r, false)}, nil
 }
 
 func (s *enrollmentService) SuspendCertificate(ctx context.Context, req *signetv1.SuspendCertificateRequest) (*signetv1.SuspendCertificateResponse, error) {
 	if req.GetAuthorization() == nil {
-		return nil, invalid(noAuthorization)
+		return nil, s.refuse(ctx, "suspend", req.GetRequestId(), errNoAuthorization)
 	}
 	r, err := s.ca.Suspend(ctx, holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()))
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.SuspendCertificateResponse{Certificate: certificateProto(r, false)}, nil
 }
 
 func (s *enrollmentService) ResumeCertificate(ctx context.Context, req *signetv1.ResumeCertificateRequest) (*signetv1.ResumeCertificateResponse, error) {
 	if req.GetAuthorization() == nil {
-		return nil, invalid(noAuthorization)
+		return nil, s.refuse(ctx, "resume", req.GetRequestId(), errNoAuthorization)
 	}
 	r, err := s.ca.Resume(ctx, holderRequest(ctx, req.GetRequestId(), req.GetSerial(), req.GetProof(), req.GetIdentity()))
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.ResumeCertificateResponse{Certificate: certificateProto(r, false)}, nil
 }
 
-const noAuthorization = "authorization is required: a proof signed by the certificate's key, or identity evidence when the key is lost"
+var errNoAuthorization = &ca.Error{Kind: ca.KindInvalid, Reason: "no_authorization",
+	Msg: "authorization is required: a proof signed by the certificate's key, or identity evidence when the key is lost"}
+
+// fail maps the core's error: a rate limit becomes RESOURCE_EXHAUSTED with
+// its retry delay, everything else goes through toStatus.
+func (s *enrollmentService) fail(ctx context.Context, err error) error {
+	return toStatus(ctx, s.log, err)
+}
+
+// refuse audits a refusal decided in the handler, before the core ran, and
+// maps it like any other.
+func (s *enrollmentService) refuse(ctx context.Context, action, requestID string, rerr *ca.Error) error {
+	s.ca.AuditEdgeRefusal(ctx, action, actor(ctx), requestID, rerr, nil)
+	return toStatus(ctx, s.log, rerr)
+}
 
 func holderRequest(ctx context.Context, requestID, serial, proof string, id *signetv1.IdentityAuthorization) ca.HolderRequest {
 	return ca.HolderRequest{
@@ -121,7 +135,7 @@ func holderRequest(ctx context.Context, requestID, serial, proof string, id *sig
 func (s *enrollmentService) GetCertificate(ctx context.Context, req *signetv1.GetCertificateRequest) (*signetv1.GetCertificateResponse, error) {
 	r, err := s.ca.GetCertificate(ctx, req.GetSerial())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+		return nil, s.fail(ctx, err)
 	}
 	return &signetv1.GetCertificateResponse{Certificate: certificateProto(r, true)}, nil
 }

@@ -91,8 +91,16 @@ type harness struct {
 }
 
 // newHarness starts a server; each hook may change what Build made before
-// it serves.
+// it serves. Its abuse limits are off, as in signetd --dev, so that tests
+// and benchmarks may send as fast as they like from one address.
 func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
+	t.Helper()
+	return newHarnessWith(t, func(c *server.Config) { c.RateLimits = server.RateLimits{ClientRate: -1, SubjectMax: -1} }, hooks...)
+}
+
+// newHarnessWith is newHarness with configure applied to the
+// configuration before Build.
+func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(*server.Built)) *harness {
 	t.Helper()
 	files := sharedPKI(t)
 	dbURL := storetest.NewDatabase(t)
@@ -123,6 +131,7 @@ func newHarness(t testing.TB, hooks ...func(*server.Built)) *harness {
 		cfg.Providers = append(cfg.Providers, server.ProviderConfig{ID: p.ID, Kind: string(p.Kind), PublicKey: path})
 	}
 
+	configure(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	b, err := server.Build(ctx, cfg, clk.Now, log)

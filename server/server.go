@@ -52,7 +52,9 @@ type Options struct {
 	DevIdentity *DevIdentity
 	// AdminCA, when set, enables the admin listener (mutual TLS).
 	AdminCA *adminca.CA
-	Log     *slog.Logger
+	// RateLimits are the per-client limits (a negative ClientRate: none).
+	RateLimits RateLimits
+	Log        *slog.Logger
 }
 
 // Listeners are where the server serves; Admin may be nil.
@@ -72,7 +74,9 @@ func New(o Options) (*Server, error) {
 		grpc.Creds(credentials.NewTLS(o.TLS)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.ConnectionTimeout(10*time.Second),
-		grpc.ChainUnaryInterceptor(logCalls(o.Log)),
+		grpc.ForceServerCodecV2(newFieldCodec()),
+		grpc.ChainUnaryInterceptor(logCalls(o.Log), limitClients(o.Authority, newClientLimiter(o.RateLimits, o.Authority.Now)),
+			validateFields(o.Authority, o.Log)),
 		grpc.StatsHandler(transportAudit{ca: o.Authority}),
 	)
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})

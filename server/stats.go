@@ -35,6 +35,11 @@ func (h transportAudit) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	var reason string
 	switch st.Code() {
 	case codes.ResourceExhausted:
+		// A refusal with details (a rate limit) came from Signet, which
+		// audited it; gRPC's own size refusal carries none.
+		if len(st.Details()) > 0 {
+			return
+		}
 		reason = "oversized_message"
 	case codes.Internal:
 		if !strings.Contains(st.Message(), "unmarshal") {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -53,4 +54,17 @@ func (t *Tx) SaveResponse(ctx context.Context, requestID string, r *StoredRespon
 func (t *Tx) LockKey(ctx context.Context, key string) error {
 	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
 	return err
+}
+
+// PurgeRequestIDs deletes up to limit stored answers recorded before
+// before, oldest first, and returns how many it deleted. SKIP LOCKED lets
+// a purge pass over a row a retry is reading.
+func (t *Tx) PurgeRequestIDs(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE request_id IN (
+		SELECT request_id FROM idempotency_keys WHERE created_at < $1
+		ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }

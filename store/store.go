@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,10 +29,24 @@ var (
 // DB is a pool of connections to Signet's database.
 type DB struct {
 	pool *pgxpool.Pool
-	// timeout bounds each transaction so that a stuck database fails the
-	// call instead of piling up goroutines.
+	// timeout bounds each transaction, and every statement in it, so that
+	// a stuck database fails the call instead of piling up goroutines.
 	timeout time.Duration
 }
+
+// Timeout is how long one transaction, and every statement in it, may
+// take. Every pool call outside a transaction has the same deadline,
+// except the audit verification's counts, which have four.
+const Timeout = 15 * time.Second
+
+// serverStatementLimit is the statement_timeout and
+// idle_in_transaction_session_timeout every connection starts with: the
+// database itself ends a statement, or an idle open transaction and its
+// locks, that outlived the longest deadline Signet gives one (4 ×
+// Timeout). It covers what the client's deadline cannot: a signetd killed
+// or frozen in the middle of a statement or a transaction. They are
+// startup parameters, so they cost no round trip.
+const serverStatementLimit = 4 * Timeout
 
 // Open connects to url and checks that the database answers.
 func Open(ctx context.Context, url string) (*DB, error) {
@@ -44,6 +59,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// wait on a subject lock while holding its connection.
 		cfg.MaxConns = 32
 	}
+	for _, p := range []string{"statement_timeout", "idle_in_transaction_session_timeout"} {
+		if _, set := cfg.ConnConfig.RuntimeParams[p]; !set {
+			cfg.ConnConfig.RuntimeParams[p] = strconv.FormatInt(serverStatementLimit.Milliseconds(), 10)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
@@ -54,7 +74,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: database at %s does not answer: %w", redact(cfg), err)
 	}
-	return &DB{pool: pool, timeout: 15 * time.Second}, nil
+	return &DB{pool: pool, timeout: Timeout}, nil
 }
 
 func redact(cfg *pgxpool.Config) string {
@@ -69,13 +89,19 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
 // InTx runs fn in one READ COMMITTED transaction and commits if fn returns
 // nil. It is the only way the service writes: a state change and its audit
-// event always share a transaction (DESIGN.md invariant 2).
+// event always share a transaction (DESIGN.md invariant 2). The whole
+// transaction, every statement in it included, must end within the
+// store's timeout: a statement still running then is cancelled and the
+// transaction rolls back.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
-	ctx, cancel := context.WithTimeout(ctx, db.timeout)
+	txCtx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
 	t := &Tx{}
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		t.tx = tx
+	b := &boundTx{parent: ctx, ctx: txCtx}
+	defer b.release()
+	err := pgx.BeginFunc(txCtx, db.pool, func(tx pgx.Tx) error {
+		b.Tx = tx
+		t.tx = b
 		return fn(t)
 	})
 	if err != nil {
@@ -91,6 +117,57 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 type Tx struct {
 	tx       pgx.Tx
 	onCommit []func()
+}
+
+// boundTx gives every statement of a transaction the transaction's
+// deadline. The Tx methods take the caller's context, which is usually
+// the one InTx was given and has no deadline of its own (a job's, or a
+// request's with a generous client deadline); without this only BEGIN and
+// COMMIT would be bounded, and a statement could run, holding its locks,
+// for as long as the database cared to take.
+type boundTx struct {
+	pgx.Tx
+	parent, ctx context.Context
+	cancels     []context.CancelFunc
+}
+
+// within returns the context a statement runs under: the transaction's
+// when the caller passed InTx's own context (no allocation on the hot
+// path), else the caller's bounded by the transaction's deadline.
+func (b *boundTx) within(ctx context.Context) context.Context {
+	if ctx == b.parent || ctx == b.ctx {
+		return b.ctx
+	}
+	deadline, _ := b.ctx.Deadline()
+	bounded, cancel := context.WithDeadline(ctx, deadline)
+	b.cancels = append(b.cancels, cancel)
+	return bounded
+}
+
+func (b *boundTx) release() {
+	for _, cancel := range b.cancels {
+		cancel()
+	}
+}
+
+func (b *boundTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return b.Tx.Exec(b.within(ctx), sql, args...)
+}
+
+func (b *boundTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return b.Tx.Query(b.within(ctx), sql, args...)
+}
+
+func (b *boundTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return b.Tx.QueryRow(b.within(ctx), sql, args...)
+}
+
+func (b *boundTx) SendBatch(ctx context.Context, batch *pgx.Batch) pgx.BatchResults {
+	return b.Tx.SendBatch(b.within(ctx), batch)
+}
+
+func (b *boundTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return b.Tx.CopyFrom(b.within(ctx), table, columns, src)
 }
 
 // OnCommit runs f after the transaction commits, and never if it rolls

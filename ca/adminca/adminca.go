@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-ca/signet/ca/internal/pemfile"
@@ -89,11 +92,6 @@ func Load(ctx context.Context, cfg signer.Config, lint signer.Linter) (*CA, erro
 		return nil, fmt.Errorf("admin CA: %w", err)
 	}
 	return &CA{Cert: s.Issuer(), signer: s}, nil
-}
-
-// FileConfig is the signer configuration of an admin CA kept in PEM files.
-func FileConfig(certPath, keyPath string) signer.Config {
-	return signer.Config{Chain: certPath, KMS: "softkms:", Key: keyPath}
 }
 
 // Close releases the admin CA's key manager.
@@ -191,3 +189,99 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	}
 	return Identity{Role: role, Name: cert.Subject.CommonName}, nil
 }
+
+// StaffCheckTTL is how long the admin listener trusts its last look at a
+// staff certificate in the ledger: a revoked certificate is refused at
+// most this long after `signetd admin-cert --revoke`, on every replica.
+const StaffCheckTTL = 30 * time.Second
+
+// Staff is what the admin listener reads of staff certificates (a *store.DB).
+type Staff interface {
+	StaffCertificate(ctx context.Context, issuerID, serial string, der []byte) (*store.StaffCertificate, error)
+}
+
+// ErrStaffRefused is the refusal of a client certificate that the ledger
+// does not hold as an issued, unrevoked staff certificate of its role.
+var ErrStaffRefused = errors.New("staff certificate refused")
+
+// Checker decides, on every admin call, whether a client certificate that
+// TLS verified against the admin CA is still a staff member's: issued
+// through the ledger with this role (a certificate made with the admin CA
+// key outside Signet, with any OU, is refused) and not revoked. Answers are
+// cached for StaffCheckTTL by the given clock.
+type Checker struct {
+	staff  Staff
+	issuer string
+	now    func() time.Time
+	mu     sync.Mutex
+	seen   map[[32]byte]checked
+}
+
+type checked struct {
+	err error
+	at  time.Time
+}
+
+// NewChecker checks staff certificates of admin in staff.
+func NewChecker(staff Staff, admin *CA, now func() time.Time) *Checker {
+	return &Checker{staff: staff, issuer: admin.signer.ID(), now: now, seen: map[[32]byte]checked{}}
+}
+
+// Check returns nil for a live staff certificate of id's role, an error
+// wrapping ErrStaffRefused if it is revoked or unknown, or another error if
+// the ledger cannot be read (then the call is refused too: fail closed).
+func (c *Checker) Check(ctx context.Context, cert *x509.Certificate, id Identity) error {
+	key := sha256.Sum256(cert.Raw)
+	now := c.now()
+	c.mu.Lock()
+	got, ok := c.seen[key]
+	c.mu.Unlock()
+	if ok && now.Sub(got.at) < StaffCheckTTL && now.Sub(got.at) >= 0 {
+		return got.err
+	}
+	serial := cert.SerialNumber.Text(16)
+	sc, err := c.staff.StaffCertificate(ctx, c.issuer, serial, cert.Raw)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		err = fmt.Errorf("%w: certificate %s was not issued by `signetd admin-cert` (it is not in the signature ledger)", ErrStaffRefused, serial)
+	case err != nil:
+		return err // not cached: the next call asks again
+	case sc.RevokedAt != nil:
+		err = fmt.Errorf("%w: certificate %s of %s was revoked at %s", ErrStaffRefused, serial, id.Actor(), sc.RevokedAt.UTC().Format(time.RFC3339))
+	case sc.Purpose != "admin-cert:"+id.Role:
+		err = fmt.Errorf("%w: certificate %s names role %s, but was issued as %q", ErrStaffRefused, serial, id.Role, sc.Purpose)
+	}
+	c.mu.Lock()
+	if len(c.seen) > 10000 {
+		clear(c.seen)
+	}
+	c.seen[key] = checked{err: err, at: now}
+	c.mu.Unlock()
+	return err
+}
+
+// Revoker withdraws staff certificates (a *store.DB).
+type Revoker interface {
+	RevokeStaff(ctx context.Context, serial, by, reason string, at time.Time, ev *store.AuditEvent) error
+}
+
+// Revoke withdraws the staff certificate serial, with its audit event, in
+// one transaction. Every admin listener refuses it within StaffCheckTTL.
+func Revoke(ctx context.Context, db Revoker, serial, actor, reason string, now time.Time) error {
+	serial = strings.TrimLeft(strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(serial), "0x"), ":", "")), "0")
+	if !serialPattern.MatchString(serial) {
+		return fmt.Errorf("serial %q is not hex: give the serial `openssl x509 -noout -serial` prints", serial)
+	}
+	ev := &store.AuditEvent{At: now.UTC(), Actor: actor, Action: "revoke-staff", Outcome: "ok", Serial: serial,
+		Details: map[string]any{"reason": reason}}
+	err := db.RevokeStaff(ctx, serial, actor, reason, now.UTC(), ev)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("no staff certificate with serial %s was issued by this Signet", serial)
+	case errors.Is(err, store.ErrStaffRevoked):
+		return fmt.Errorf("staff certificate %s was already revoked", serial)
+	}
+	return err
+}
+
+var serialPattern = regexp.MustCompile(`^[0-9a-f]{1,64}$`)

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -301,8 +302,10 @@ func (v *Verifier) verifyToken(slot Kind, token, nonce string) (*tokenClaims, er
 	if subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1 {
 		return nil, fail(ReasonNonce, what+" was made for another enrollment (nonce differs): "+again+" with this enrollment's nonce")
 	}
-	if c.JTI == "" || len(c.JTI) > 256 {
-		return nil, fail(ReasonMalformed, what+` needs a "jti" of 1 to 256 characters: ask the provider for a new result`)
+	// The jti is stored as text: a control character (a NUL, which
+	// PostgreSQL refuses in text) is malformed, not a database fault.
+	if c.JTI == "" || len(c.JTI) > 256 || strings.IndexFunc(c.JTI, unicode.IsControl) >= 0 {
+		return nil, fail(ReasonMalformed, what+` needs a "jti" of 1 to 256 printable characters: ask the provider for a new result`)
 	}
 	if err := checkFields(slot, &c); err != nil {
 		return nil, fail(ReasonMalformed, what+": "+err.Error())

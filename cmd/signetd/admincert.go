@@ -14,9 +14,11 @@ import (
 	"github.com/signet-ca/signet/store"
 )
 
-// adminCertCmd issues a staff client certificate from the admin CA:
+// adminCertCmd issues a staff client certificate from the admin CA, or
+// withdraws one:
 //
 //	signetd admin-cert --role auditor|operator --name N [--out DIR] [--validity 8760h] (--dev [--state-dir DIR] | --config FILE)
+//	signetd admin-cert --revoke SERIAL [--reason TEXT] (--dev [--state-dir DIR] | --config FILE)
 func adminCertCmd(args []string) error {
 	fs := flag.NewFlagSet("signetd admin-cert", flag.ContinueOnError)
 	role := fs.String("role", "", "auditor (reads) or operator (reads, revokes, suspends, resumes)")
@@ -26,6 +28,8 @@ func adminCertCmd(args []string) error {
 	dev := fs.Bool("dev", false, "use the dev admin CA in --state-dir")
 	stateDir := fs.String("state-dir", "var/signet", "dev mode state dir")
 	config := fs.String("config", "", "production configuration file naming adminCA")
+	revoke := fs.String("revoke", "", "withdraw the staff certificate with this serial (hex, as `openssl x509 -noout -serial` prints): every admin listener refuses it within "+adminca.StaffCheckTTL.String())
+	reason := fs.String("reason", "", "with --revoke: why, for the audit log (e.g. left the company)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,29 +46,42 @@ func adminCertCmd(args []string) error {
 	}
 	defer cleanup()
 	if cfg.AdminCA.Cert == "" {
-		return errors.New("the configuration names no adminCA: set adminCA.cert and adminCA.key")
+		return errors.New("the configuration names no adminCA: set adminCA.cert and adminCA.key (and adminCA.kms for a key in a KMS)")
 	}
-	if err := store.MigrateUp(cfg.DatabaseURL); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	// Production migrates only as the migration role; dev has one role.
+	if u := cfg.MigrationURL; u != "" || *dev {
+		if u == "" {
+			u = cfg.DatabaseURL
+		}
+		if err := store.MigrateUp(u); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	linter, err := lint.New()
-	if err != nil {
-		return err
-	}
-	admin, err := adminca.Load(ctx, adminca.FileConfig(cfg.AdminCA.Cert, cfg.AdminCA.Key), linter)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
 	actor := "signetd admin-cert"
 	if u := os.Getenv("USER"); u != "" {
 		actor += " (" + u + ")"
 	}
+	if *revoke != "" {
+		if err := adminca.Revoke(ctx, db, *revoke, actor, *reason, time.Now()); err != nil {
+			return err
+		}
+		fmt.Printf("staff certificate %s revoked: every admin listener refuses it within %s\n", *revoke, adminca.StaffCheckTTL)
+		return nil
+	}
+	linter, err := lint.New()
+	if err != nil {
+		return err
+	}
+	admin, err := adminca.Load(ctx, cfg.AdminCASigner(), linter)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
 	cert, key, err := admin.Issue(ctx, db, actor, *role, *name, *validity)
 	if err != nil {
 		return err

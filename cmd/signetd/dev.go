@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.step.sm/crypto/pemutil"
+
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
@@ -139,7 +141,7 @@ func ensureDevAdmins(ctx context.Context, stateDir string, b *server.Built) erro
 		return err
 	}
 	for _, role := range []string{adminca.RoleAuditor, adminca.RoleOperator} {
-		if _, err := os.Stat(filepath.Join(dir, "admin-"+role+".pem")); err == nil {
+		if devAdminUsable(ctx, b, filepath.Join(dir, "admin-"+role+".pem")) {
 			continue
 		}
 		cert, key, err := b.AdminCA.Issue(ctx, b.DB, "signetd --dev", role, "dev-"+role, 365*24*time.Hour)
@@ -151,6 +153,18 @@ func ensureDevAdmins(ctx context.Context, stateDir string, b *server.Built) erro
 		}
 	}
 	return nil
+}
+
+// devAdminUsable reports whether a dev staff certificate kept in the state
+// dir is one the ledger knows and has not revoked; one kept from a wiped dev
+// database, or revoked, is issued again rather than refused on every call.
+func devAdminUsable(ctx context.Context, b *server.Built, path string) bool {
+	cert, err := pemutil.ReadCertificate(path)
+	if err != nil {
+		return false
+	}
+	sc, err := b.DB.StaffCertificate(ctx, signer.IssuerID(b.AdminCA.Cert), cert.SerialNumber.Text(16), cert.Raw)
+	return err == nil && sc.RevokedAt == nil
 }
 
 func printDevBanner(stateDir, grpcAddr, httpAddr, adminAddr string) {

@@ -2,7 +2,7 @@
 //
 //	signetd --dev [--state-dir DIR] [--validity DURATION]   dev CA, private PostgreSQL, simulated providers
 //	signetd --config FILE                                   production
-//	signetd migrate up|down|version [--dev --state-dir DIR | --config FILE]
+//	signetd migrate up|down|version [--dev --state-dir DIR | --config FILE]   as the migration role (migrationURL)
 package main
 
 import (
@@ -158,6 +158,9 @@ func loadConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config
 	if u := os.Getenv("DATABASE_URL"); u != "" {
 		cfg.DatabaseURL = u
 	}
+	if u := os.Getenv("MIGRATION_DATABASE_URL"); u != "" {
+		cfg.MigrationURL = u
+	}
 	if f.grpcAddr != "" {
 		cfg.GRPCAddr = f.grpcAddr
 	}
@@ -185,7 +188,7 @@ func migrateCmd(args []string) error {
 		return err
 	}
 	defer cleanup()
-	m, err := store.NewMigrator(cfg.DatabaseURL)
+	m, err := store.NewMigrator(migrationURL(cfg))
 	if err != nil {
 		return err
 	}
@@ -202,6 +205,18 @@ func migrateCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	if verb == "up" {
+		// With two roles, the migration leaves the service role exactly its
+		// grants, including on tables this migration added.
+		svc, err1 := store.RoleOf(cfg.DatabaseURL)
+		mig, err2 := store.RoleOf(migrationURL(cfg))
+		if err1 == nil && err2 == nil && svc != "" && svc != mig {
+			if err := store.GrantServiceRole(context.Background(), migrationURL(cfg), svc); err != nil {
+				return err
+			}
+			fmt.Printf("granted the service role %s its rows, without UPDATE or DELETE on the audit tables\n", svc)
+		}
+	}
 	v, dirty, err := m.Version()
 	if err != nil {
 		return err
@@ -212,4 +227,16 @@ func migrateCmd(args []string) error {
 	}
 	fmt.Println()
 	return nil
+}
+
+// migrationURL is the connection `signetd migrate` uses: the migration
+// role's (migrationURL or MIGRATION_DATABASE_URL), which owns the schema.
+// Without one, databaseURL (DATABASE_URL) is taken to name the migration
+// role, as the migrate Job of deploy/k8s sets it; the service itself then
+// refuses to serve as that role (README "Database roles").
+func migrationURL(cfg *server.Config) string {
+	if cfg.MigrationURL != "" {
+		return cfg.MigrationURL
+	}
+	return cfg.DatabaseURL
 }
