@@ -76,6 +76,16 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	e.wantOCSP(issued, "good", "")
 	e.wantCRL(issued, true)
 
+	// 인증서 로그인: a bank signs its customer in with the certificate.
+	var signedIn struct {
+		Serial       string `json:"serial"`
+		Registration string `json:"registration"`
+	}
+	if err := json.Unmarshal(e.signet("login", "--cert", issued.Dir, "--password-file", e.pwFile), &signedIn); err != nil ||
+		signedIn.Serial != issued.Serial || signedIn.Registration != "signet" {
+		t.Errorf("signet login: %+v (%v), want certificate %s registered by signet", signedIn, err, issued.Serial)
+	}
+
 	// 효력정지 with the key, 효력회복 with identity checks.
 	e.signet("suspend", "--cert", issued.Dir, "--password-file", e.pwFile)
 	e.wantStatus(issued.Serial, "suspended", "certificateHold")
@@ -110,6 +120,9 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	// 폐지: revoke with the key.
 	e.signet("revoke", "--cert", reissued.Dir, "--password-file", e.pwFile, "--reason", "keyCompromise")
 	e.wantStatus(reissued.Serial, "revoked", "keyCompromise")
+	if out, err := e.signetTry("login", "--cert", reissued.Dir, "--password-file", e.pwFile); err == nil || !strings.Contains(string(out), "revoked") {
+		t.Errorf("signet login with a revoked certificate: %v\n%s; want a refusal naming the revocation", err, out)
+	}
 	e.wantOCSP(reissued, "revoked", "keyCompromise")
 	e.wantCRL(reissued, false)
 

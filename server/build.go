@@ -219,7 +219,7 @@ func (b *Built) Serve(ctx context.Context, l Listeners) error {
 	var wg sync.WaitGroup
 	jobs := []func(context.Context){
 		func(ctx context.Context) { b.Authority.RunJobs(ctx, time.Hour) },
-		b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies,
+		b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies, b.purgeLoginChallenges,
 	}
 	// Without a sealer here (a benchmark's baseline), another replica's
 	// seals the log, or nobody does and VerifyAuditLog says how far it got.
@@ -263,3 +263,21 @@ func (b *Built) Close() {
 	b.DB.Close()
 }
 
+// purgeLoginChallenges deletes expired sign-in challenges every hour; a
+// challenge is spent or useless two minutes after it was handed out.
+func (b *Built) purgeLoginChallenges(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := b.Server.logins.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+			b.log.Error("purge expired sign-in challenges", "err", err)
+		} else if n > 0 {
+			b.log.Info("purged expired sign-in challenges", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
+	"github.com/signet-ca/signet/ca/login"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
 )
@@ -41,6 +42,8 @@ type Server struct {
 	db     *store.DB
 	log    *slog.Logger
 	copy   *copyService
+	// logins answers sign-ins; its expired challenges are purged hourly.
+	logins *login.Service
 }
 
 // Options are the parts the server is built from.
@@ -82,6 +85,11 @@ func New(o Options) (*Server, error) {
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
 	cs := newCopyService(o.DB, o.Authority.Now, o.Log)
 	signetv1.RegisterCopyServiceServer(g, cs)
+	logins, err := login.New(o.DB, o.Authority.Audience(), o.Authority.Now, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	signetv1.RegisterAuthenticationServiceServer(g, &authenticationService{login: logins, log: o.Log})
 	if o.DevIdentity != nil {
 		signetv1.RegisterDevIdentityServiceServer(g, o.DevIdentity.Service)
 	}
@@ -89,7 +97,7 @@ func New(o Options) (*Server, error) {
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 
-	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux(), copy: cs}
+	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux(), copy: cs, logins: logins}
 	if o.AdminCA != nil {
 		if len(o.TLS.Certificates) != 1 {
 			return nil, errors.New("server: the admin listener needs the TLS server certificate")

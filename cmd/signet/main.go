@@ -32,6 +32,7 @@ var commands = []cli.Command{
 	{Name: "export", Summary: "copy a certificate to a PKCS#12 file or another NPKI folder (내보내기)", Run: runExport},
 	{Name: "import", Summary: "add a certificate from a PKCS#12 file or an NPKI folder (가져오기)", Run: runImport},
 	{Name: "copy", Summary: "copy a certificate to another device with a 6-digit code: copy send | copy receive (인증서 복사)", Run: runCopy},
+	{Name: "login", Summary: "sign in with a certificate, as a bank's app does (인증서 로그인)", Run: runLogin},
 	{Name: "passwd", Summary: "change the certificate password (비밀번호 변경)", Run: runPasswd},
 	{Name: "admin", Summary: "staff commands on the admin listener: search, history, audit log, stats, operator actions", Run: admin.Run},
 }
