@@ -47,3 +47,6 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
+
+// Name is the kind as the audit log writes it in an event's code.
+func (k Kind) Name() string { return kindName(k) }

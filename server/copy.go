@@ -127,7 +127,7 @@ func endedRefusal(state string) error {
 func (c *copyService) StartCopy(ctx context.Context, req *signetv1.StartCopyRequest) (*signetv1.StartCopyResponse, error) {
 	token, err := newToken()
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "StartCopy", err)
 	}
 	id := uuid.New()
 	var sess *store.CopySession
@@ -159,10 +159,10 @@ func (c *copyService) StartCopy(ctx context.Context, req *signetv1.StartCopyRequ
 		}
 	})
 	if errors.Is(err, errRelayFull) {
-		return nil, status.Error(codes.ResourceExhausted, "the copy relay is busy (100 copies in progress): try again in a minute")
+		return nil, c.fail(ctx, "StartCopy", status.Error(codes.ResourceExhausted, "the copy relay is busy (100 copies in progress): try again in a minute"))
 	}
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "StartCopy", err)
 	}
 	return &signetv1.StartCopyResponse{SessionId: id[:], Slot: sess.Slot, SenderToken: token, Session: sessionPB(sess)}, nil
 }
@@ -199,11 +199,11 @@ func freeSlot(ctx context.Context, tx *store.Tx) (string, error) {
 func (c *copyService) JoinCopy(ctx context.Context, req *signetv1.JoinCopyRequest) (*signetv1.JoinCopyResponse, error) {
 	slot := req.GetSlot()
 	if !utf8.ValidString(slot) || len(slot) != 2 || slot[0] < '0' || slot[0] > '9' || slot[1] < '0' || slot[1] > '9' {
-		return nil, invalid("slot must be the first two digits of the code shown on the sending device")
+		return nil, c.fail(ctx, "JoinCopy", invalid("slot must be the first two digits of the code shown on the sending device"))
 	}
 	token, err := newToken()
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "JoinCopy", err)
 	}
 	var sess *store.CopySession
 	var refusal error
@@ -233,7 +233,7 @@ func (c *copyService) JoinCopy(ctx context.Context, req *signetv1.JoinCopyReques
 		err = refusal
 	}
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "JoinCopy", err)
 	}
 	id := uuid.MustParse(sess.ID)
 	return &signetv1.JoinCopyResponse{SessionId: id[:], ReceiverToken: token, Session: sessionPB(sess)}, nil
@@ -242,24 +242,24 @@ func (c *copyService) JoinCopy(ctx context.Context, req *signetv1.JoinCopyReques
 func (c *copyService) ExchangeCopy(ctx context.Context, req *signetv1.ExchangeCopyRequest) (*signetv1.ExchangeCopyResponse, error) {
 	id, err := checkSessionRef(req.GetSessionId(), req.GetToken(), req.GetAttempt())
 	if err != nil {
-		return nil, err
+		return nil, c.fail(ctx, "ExchangeCopy", err)
 	}
 	kind, payload := req.GetKind(), req.GetPayload()
 	switch kind {
 	case signetv1.CopyMessageKind_COPY_MESSAGE_KIND_OFFER, signetv1.CopyMessageKind_COPY_MESSAGE_KIND_REPLY:
 		if len(payload) == 0 || len(payload) > maxCopyMessage {
-			return nil, invalid("an offer or reply is 1 to 1024 bytes: is the app up to date?")
+			return nil, c.fail(ctx, "ExchangeCopy", invalid("an offer or reply is 1 to 1024 bytes: is the app up to date?"))
 		}
 	case signetv1.CopyMessageKind_COPY_MESSAGE_KIND_SEALED:
 		if len(payload) == 0 || len(payload) > MaxCopyPackage {
-			return nil, invalid("the sealed package is 1 byte to 64 KiB: a certificate, its key file and chain fit in a few KiB")
+			return nil, c.fail(ctx, "ExchangeCopy", invalid("the sealed package is 1 byte to 64 KiB: a certificate, its key file and chain fit in a few KiB"))
 		}
 	case signetv1.CopyMessageKind_COPY_MESSAGE_KIND_RECEIVED, signetv1.CopyMessageKind_COPY_MESSAGE_KIND_FAILED:
 		if len(payload) != 0 {
-			return nil, invalid("RECEIVED and FAILED carry no payload")
+			return nil, c.fail(ctx, "ExchangeCopy", invalid("RECEIVED and FAILED carry no payload"))
 		}
 	default:
-		return nil, invalid("kind must be OFFER, REPLY, SEALED, RECEIVED or FAILED")
+		return nil, c.fail(ctx, "ExchangeCopy", invalid("kind must be OFFER, REPLY, SEALED, RECEIVED or FAILED"))
 	}
 	attempt := int(req.GetAttempt())
 	var sess *store.CopySession
@@ -288,7 +288,7 @@ func (c *copyService) ExchangeCopy(ctx context.Context, req *signetv1.ExchangeCo
 		err = refusal
 	}
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "ExchangeCopy", err)
 	}
 	return &signetv1.ExchangeCopyResponse{Session: sessionPB(sess)}, nil
 }
@@ -375,11 +375,11 @@ func (c *copyService) apply(ctx context.Context, tx *store.Tx, s *store.CopySess
 func (c *copyService) FetchCopy(ctx context.Context, req *signetv1.FetchCopyRequest) (*signetv1.FetchCopyResponse, error) {
 	id, err := checkSessionRef(req.GetSessionId(), req.GetToken(), req.GetAttempt())
 	if err != nil {
-		return nil, err
+		return nil, c.fail(ctx, "FetchCopy", err)
 	}
 	wait := time.Duration(req.GetWaitSeconds()) * time.Second
 	if wait < 0 || wait > maxFetchWait {
-		return nil, invalid("wait_seconds must be 0 to 20")
+		return nil, c.fail(ctx, "FetchCopy", invalid("wait_seconds must be 0 to 20"))
 	}
 	kind, attempt := req.GetKind(), int(req.GetAttempt())
 	deadline := time.Now().Add(wait)
@@ -387,23 +387,23 @@ func (c *copyService) FetchCopy(ctx context.Context, req *signetv1.FetchCopyRequ
 		woken := c.waiters.wait(id)
 		sess, err := c.db.CopySession(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, toStatus(ctx, c.log, errCopyUnknown)
+			return nil, c.fail(ctx, "FetchCopy", errCopyUnknown)
 		} else if err != nil {
-			return nil, toStatus(ctx, c.log, err)
+			return nil, c.fail(ctx, "FetchCopy", err)
 		}
 		role := roleOf(sess, req.GetToken())
 		if role == roleNone {
-			return nil, toStatus(ctx, c.log, errCopyUnknown)
+			return nil, c.fail(ctx, "FetchCopy", errCopyUnknown)
 		}
 		if sess.Live() && !c.now().Before(sess.ExpiresAt) {
 			if err := c.expire(ctx, id); err != nil {
-				return nil, toStatus(ctx, c.log, err)
+				return nil, c.fail(ctx, "FetchCopy", err)
 			}
 			continue
 		}
 		payload, ready, err := fetchable(sess, role, kind, attempt)
 		if err != nil {
-			return nil, err
+			return nil, c.fail(ctx, "FetchCopy", err)
 		}
 		if !sess.Live() {
 			// Nothing will wake a waiter on an ended session again.
@@ -419,7 +419,7 @@ func (c *copyService) FetchCopy(ctx context.Context, req *signetv1.FetchCopyRequ
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, toStatus(ctx, c.log, ctx.Err())
+			return nil, c.fail(ctx, "FetchCopy", ctx.Err())
 		}
 		t.Stop()
 	}
@@ -460,7 +460,7 @@ func checkFetchRole(role, want copyRole, kind signetv1.CopyMessageKind) error {
 func (c *copyService) CancelCopy(ctx context.Context, req *signetv1.CancelCopyRequest) (*signetv1.CancelCopyResponse, error) {
 	id, err := checkSessionRef(req.GetSessionId(), req.GetToken(), 1)
 	if err != nil {
-		return nil, err
+		return nil, c.fail(ctx, "CancelCopy", err)
 	}
 	var sess *store.CopySession
 	var refusal error
@@ -485,7 +485,7 @@ func (c *copyService) CancelCopy(ctx context.Context, req *signetv1.CancelCopyRe
 		err = refusal
 	}
 	if err != nil {
-		return nil, toStatus(ctx, c.log, err)
+		return nil, c.fail(ctx, "CancelCopy", err)
 	}
 	return &signetv1.CancelCopyResponse{Session: sessionPB(sess)}, nil
 }
@@ -692,4 +692,33 @@ func (w *copyWaiters) wake(id string) {
 		close(ch)
 		delete(w.m, id)
 	}
+}
+
+// fail maps err like every other handler and, when it is a refusal (a core
+// refusal, or a status the relay's own checks made), audits it: a refused
+// copy call leaves its trace like any refusal, and the content of a session
+// never goes into the event.
+func (c *copyService) fail(ctx context.Context, method string, err error) error {
+	var out error
+	var code, reason, msg string
+	if rerr, ok := ca.AsError(err); ok {
+		out, code, reason, msg = toStatus(ctx, c.log, err), rerr.Kind.Name(), rerr.Reason, rerr.Msg
+	} else if st, ok := status.FromError(err); ok && refusalCodes[st.Code()] != "" {
+		out, code, reason, msg = err, refusalCodes[st.Code()], "copy_"+refusalCodes[st.Code()], st.Message()
+	} else {
+		return toStatus(ctx, c.log, err)
+	}
+	ev := &store.AuditEvent{At: c.now().UTC(), Actor: actor(ctx), Action: "copy:" + method, Outcome: "refused",
+		Code: code, Reason: reason, Details: map[string]any{"message": msg}}
+	if aerr := c.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error { return tx.AppendAudit(ctx, ev) }); aerr != nil {
+		c.log.Error("audit a refused copy call", "method", method, "err", aerr)
+	}
+	return out
+}
+
+// refusalCodes are the status codes the relay's own checks refuse with,
+// named as the audit log names kinds.
+var refusalCodes = map[codes.Code]string{
+	codes.InvalidArgument: "invalid", codes.NotFound: "not_found", codes.PermissionDenied: "forbidden",
+	codes.FailedPrecondition: "precondition", codes.ResourceExhausted: "exhausted",
 }

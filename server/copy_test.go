@@ -189,7 +189,7 @@ func wantRefusal(t testing.TB, err error, code codes.Code, reason string) {
 
 func (h *harness) copyActions() []string {
 	h.t.Helper()
-	rows, err := h.pool.Query(ctx(h.t), `SELECT action FROM audit_events WHERE action LIKE 'copy_%' ORDER BY id`)
+	rows, err := h.pool.Query(ctx(h.t), `SELECT action FROM audit_events WHERE outcome = 'ok' AND action LIKE 'copy\_%' ORDER BY id`)
 	if err != nil {
 		h.t.Fatal(err)
 	}

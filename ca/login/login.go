@@ -107,7 +107,7 @@ func (s *Service) Verify(ctx context.Context, challengeID, token, actor string) 
 		s.log.Error("login failed", "err", err)
 		return nil, err
 	}
-	ev.At, ev.Outcome, ev.Code, ev.Reason = s.now().UTC(), "refused", kindName(rerr.Kind), rerr.Reason
+	ev.At, ev.Outcome, ev.Code, ev.Reason = s.now().UTC(), "refused", rerr.Kind.Name(), rerr.Reason
 	ev.Details["message"] = rerr.Msg
 	if aerr := s.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error { return tx.AppendAudit(ctx, ev) }); aerr != nil {
 		s.log.Error("audit a refused login", "err", aerr)
@@ -186,8 +186,4 @@ func (s *Service) PurgeExpired(ctx context.Context) (int64, error) {
 			return total, err
 		}
 	}
-}
-
-func kindName(k ca.Kind) string {
-	return [...]string{"internal", "invalid", "not_found", "conflict", "precondition", "unauthorized", "forbidden"}[k]
 }
