@@ -109,7 +109,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.SetOutput(out)
 	fs.StringVar(&cfg.target, "target", "signet", "`CA` under load: signet (gRPC) or stepca (POST /1.0/sign)")
 	fs.StringVar(&cfg.mode, "mode", "issue", "signet: `issue` (IssueCertificate only, enrollment and evidence made beforehand) or full (6 calls per certificate, timed as one)")
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:9443", "server `host:port`")
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:9443", "server `host:port`; for Signet several, comma-separated, take certificates in turn (one replica per certificate)")
 	fs.StringVar(&cfg.caFile, "ca-file", "var/signet/root.pem", "trust anchor `PEM` (signetd --dev writes STATE_DIR/root.pem; step-ca: certs/root_ca.crt)")
 	fs.StringVar(&cfg.profile, "profile", "personal-banking", "signet certificate `profile`")
 	fs.StringVar(&cfg.keyType, "key", "p256", "client key `type`: p256 or rsa2048")

@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,24 +47,32 @@ type readyIssue struct {
 var _ target = (*signetTarget)(nil)
 
 func newSignetTarget(cfg *config) (*signetTarget, error) {
-	host, _, err := net.SplitHostPort(cfg.addr)
-	if err != nil {
-		return nil, fmt.Errorf("-addr %q: give host:port, e.g. 127.0.0.1:9443", cfg.addr)
-	}
-	tlsCfg, err := tlsConfig(cfg.caFile, host, "signetd --dev writes it as STATE_DIR/root.pem, var/signet/root.pem for `make run`")
-	if err != nil {
-		return nil, err
-	}
+	// Several replicas: -addr a,b,c. Certificate i goes to replica i mod n
+	// with all of its calls (round robin per certificate): dev replicas each
+	// sign evidence with their own simulated providers' keys.
+	addrs := strings.Split(cfg.addr, ",")
 	t := &signetTarget{cfg: cfg}
 	for range cfg.conns {
-		conn, err := grpc.NewClient(cfg.addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-		if err != nil {
-			t.close()
-			return nil, fmt.Errorf("-addr %s: %w", cfg.addr, err)
+		for _, addr := range addrs {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.close()
+				return nil, fmt.Errorf("-addr %q: give host:port, e.g. 127.0.0.1:9443, or several separated by commas", addr)
+			}
+			tlsCfg, err := tlsConfig(cfg.caFile, host, "signetd --dev writes it as STATE_DIR/root.pem, var/signet/root.pem for `make run`")
+			if err != nil {
+				t.close()
+				return nil, err
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+			if err != nil {
+				t.close()
+				return nil, fmt.Errorf("-addr %s: %w", addr, err)
+			}
+			t.conns = append(t.conns, conn)
+			t.enroll = append(t.enroll, signetv1.NewEnrollmentServiceClient(conn))
+			t.dev = append(t.dev, signetv1.NewDevIdentityServiceClient(conn))
 		}
-		t.conns = append(t.conns, conn)
-		t.enroll = append(t.enroll, signetv1.NewEnrollmentServiceClient(conn))
-		t.dev = append(t.dev, signetv1.NewDevIdentityServiceClient(conn))
 	}
 	// A fresh seed per run: people must not repeat earlier runs' people.
 	t.people = newPeople(mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())), cfg.n)
