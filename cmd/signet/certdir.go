@@ -62,23 +62,11 @@ func loadCert(dir string) (*x509.Certificate, error) {
 // to the folder's certificate, so that a proof is never signed with a
 // mismatched pair the server would refuse anyway.
 func loadKeyPair(dir string, password []byte) (*x509.Certificate, crypto.Signer, error) {
-	certDER, encKey, err := npki.Read(dir)
+	cert, key, err := loadKey(dir, password)
 	if err != nil {
 		return nil, nil, err
 	}
-	cert, err := x509.ParseCertificate(certDER)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %s is not a DER certificate: %w", dir, npki.CertFile, err)
-	}
-	key, err := npki.DecryptPKCS8(encKey, password)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, npki.KeyFile), err)
-	}
-	if !sameKey(cert, key) {
-		return nil, nil, fmt.Errorf("%s: %s and %s do not belong together: restore the matching pair (a renewal leaves the previous pair as .old files)",
-			dir, npki.KeyFile, npki.CertFile)
-	}
-	return cert, key, nil
+	return cert, key.Signer, nil
 }
 
 // backupSuffix marks the previous pair kept when a folder is overwritten.

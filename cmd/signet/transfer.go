@@ -224,7 +224,8 @@ func loadKey(dir string, password []byte) (*x509.Certificate, *npki.Key, error) 
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, npki.KeyFile), err)
 	}
 	if !sameKey(cert, key.Signer) {
-		return nil, nil, fmt.Errorf("%s: %s and %s do not belong together: nothing was copied", dir, npki.KeyFile, npki.CertFile)
+		return nil, nil, fmt.Errorf("%s: %s and %s do not belong together: restore the matching pair (a renewal leaves the previous pair as .old files)",
+			dir, npki.KeyFile, npki.CertFile)
 	}
 	return cert, key, nil
 }
