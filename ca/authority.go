@@ -48,7 +48,24 @@ type Config struct {
 	// when Max is 0); the count is kept by the Store if it is a
 	// SubjectCounter.
 	SubjectLimit SubjectLimit
+	// Observer is told how each request ended and how long each CA
+	// signature took (package metrics); nil: nobody.
+	Observer Observer
 }
+
+// Observer receives the life cycle's outcomes. action is the audit
+// action (issue, reissue, renew, revoke, ...), profile a configured
+// profile's name or "" when the request named none or an unknown one, and
+// outcome "ok", "refused" or "error": labels with a bounded set of values.
+type Observer interface {
+	Outcome(action, profile, outcome string)
+	Signed(took time.Duration, err error)
+}
+
+type noObserver struct{}
+
+func (noObserver) Outcome(string, string, string) {}
+func (noObserver) Signed(time.Duration, error)    {}
 
 // EnrollmentTTL is how long a nonce stays usable: evidence is fresh for 10
 // minutes (DESIGN.md "Identity evidence"), and so is the enrollment.
@@ -97,6 +114,9 @@ func New(cfg Config, db Store, signer *signer.Signer, verifier *evidence.Verifie
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	a := &Authority{cfg: cfg, db: db, signer: signer, verifier: verifier, profiles: map[string]*Profile{}, now: now, log: log}
 	a.subjects, _ = db.(SubjectCounter)
@@ -355,6 +375,7 @@ func (a *Authority) run(ctx context.Context, at *attempt, fn func(tx *store.Tx) 
 	rerr, ok := AsError(err)
 	if !ok {
 		a.log.Error("state change failed", "action", at.action, "request_id", at.requestID, "err", err)
+		a.observe(at, "error")
 		return err
 	}
 	a.auditRefusal(ctx, at, rerr)
@@ -362,6 +383,7 @@ func (a *Authority) run(ctx context.Context, at *attempt, fn func(tx *store.Tx) 
 }
 
 func (a *Authority) auditRefusal(ctx context.Context, at *attempt, rerr *Error) {
+	a.observe(at, "refused")
 	// The refusal is recorded even if the caller has gone away.
 	ctx = context.WithoutCancel(ctx)
 	err := a.db.InTx(ctx, func(tx *store.Tx) error {
@@ -370,6 +392,16 @@ func (a *Authority) auditRefusal(ctx context.Context, at *attempt, rerr *Error) 
 	if err != nil {
 		a.log.Error("audit refusal", "action", at.action, "err", err)
 	}
+}
+
+// observe reports how an attempt ended, with its profile only if it is
+// one of ours: a request may name any string.
+func (a *Authority) observe(at *attempt, outcome string) {
+	profile := at.profile
+	if _, ok := a.profiles[profile]; !ok {
+		profile = ""
+	}
+	a.cfg.Observer.Outcome(at.action, profile, outcome)
 }
 
 // AuditAdmin records one admin API call, reads included, with the staff

@@ -62,9 +62,12 @@ func (a *Authority) prepare(ctx context.Context, tx *store.Tx, is *issuance, tmp
 // ledger row is settled, so that it does not look like a crash.
 func (a *Authority) sign(ctx context.Context, is *issuance) (*x509.Certificate, error) {
 	failpoint.Hit("after-reserve")
+	start := time.Now()
 	cert, err := a.signer.Sign(is.pending)
+	a.cfg.Observer.Signed(time.Since(start), err)
 	if err != nil {
 		a.settleFailed(ctx, is, cert, err)
+		a.observe(is.at, "error")
 		a.log.Error("CA signature failed", "action", is.at.action, "serial", is.pending.Serial(), "err", err)
 		return nil, err
 	}
@@ -102,6 +105,7 @@ func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certi
 	d.LedgerID = is.pending.LedgerID()
 	err = a.db.Deliver(ctx, d)
 	if err == nil {
+		a.observe(is.at, "ok")
 		return a.record(c, d.Supersede), nil
 	}
 	// A concurrent call with the same request_id may have delivered first
@@ -130,6 +134,7 @@ func (a *Authority) finalize(ctx context.Context, is *issuance, cert *x509.Certi
 	}
 	a.log.Error("finalize failed after signing; the certificate is recorded as undelivered", "action", is.at.action,
 		"serial", c.Serial, "err", err)
+	a.observe(is.at, "error")
 	return nil, err
 }
 
@@ -142,6 +147,9 @@ func (a *Authority) settleFailed(ctx context.Context, is *issuance, cert *x509.C
 		state, der = store.SigUndelivered, cert.Raw
 	}
 	rerr, refused := AsError(cause)
+	if refused {
+		a.observe(is.at, "refused")
+	}
 	err := a.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		if err := tx.SettleSignature(ctx, is.pending.LedgerID(), state, der, cause.Error(), a.now().UTC()); err != nil {
 			return err

@@ -209,6 +209,7 @@ func (a *Authority) actAsHolder(ctx context.Context, req HolderRequest, act hold
 	if err != nil {
 		return nil, err
 	}
+	a.observe(at, "ok")
 	return out, nil
 }
 

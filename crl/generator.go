@@ -51,6 +51,9 @@ type Options struct {
 	// Log receives leadership changes, each generated CRL and errors;
 	// default slog.Default().
 	Log *slog.Logger
+	// Observe is told how long each Generate took and whether it failed
+	// (package metrics); nil: nobody.
+	Observe func(took time.Duration, err error)
 }
 
 // Stored is a CRL that was signed and committed.
@@ -99,6 +102,9 @@ func New(db *store.DB, signer *signer.Signer, opts Options) *Generator {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.Observe == nil {
+		opts.Observe = func(time.Duration, error) {}
+	}
 	opts.Log = opts.Log.With("issuer", signer.ID())
 	if opts.Interval >= opts.NextUpdate {
 		// A new CRL must be out before the current one's nextUpdate
@@ -119,8 +125,9 @@ func New(db *store.DB, signer *signer.Signer, opts Options) *Generator {
 // leads. The number is allocated in the transaction that inserts the CRL,
 // under a per-issuer lock, so concurrent calls on any number of replicas
 // produce strictly increasing numbers (RFC 5280 5.2.3).
-func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
+func (g *Generator) Generate(ctx context.Context) (_ *Stored, err error) {
 	start := time.Now()
+	defer func() { g.opts.Observe(time.Since(start), err) }()
 	issuerID := g.signer.ID()
 	if !g.issuerKnown.Load() {
 		// crls.issuer_id references issuers; the server records its issuer
@@ -137,7 +144,7 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 	// stays in the ledger as undelivered; its number is never reused.
 	var rl *x509.RevocationList
 	var reservation *store.Signature
-	err := g.db.InTx(ctx, func(tx *store.Tx) error {
+	err = g.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.LockCRLIssuer(ctx, issuerID); err != nil {
 			return err
 		}
@@ -220,6 +227,13 @@ func (g *Generator) Generate(ctx context.Context) (*Stored, error) {
 // leads; the others try again every Retry and take over when the leader's
 // session ends (its process died or its ctx was cancelled).
 func (g *Generator) Run(ctx context.Context) { g.leader.Run(ctx, g.lead) }
+
+// Leading reports whether this replica generates the CRLs now.
+func (g *Generator) Leading() bool { return g.leader.Leading() }
+
+// Interval is how often the leader generates a CRL at the latest: a CRL
+// older than that means nobody leads or generation fails.
+func (g *Generator) Interval() time.Duration { return g.opts.Interval }
 
 // lead generates while the lock is held: at once if the stored CRL is not
 // current, every Interval, and Debounce after a status change.

@@ -40,6 +40,7 @@ func (r *Responder) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	case http.MethodGet:
 		var err error
 		if der, err = decodeGET(req.URL.Path); err != nil {
+			r.opts.Observer.Answered("malformed")
 			writeError(w, xocsp.MalformedRequestErrorResponse)
 			return
 		}
@@ -51,6 +52,7 @@ func (r *Responder) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
+				r.opts.Observer.Answered("malformed")
 				writeError(w, xocsp.MalformedRequestErrorResponse)
 			}
 			// Otherwise the client went away mid-body: nobody to answer.

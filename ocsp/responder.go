@@ -78,7 +78,27 @@ type Options struct {
 	// Log receives rotation, refresh and error reports. Default
 	// slog.Default().
 	Log *slog.Logger
+	// Observer is told each answer, each cache lookup and the refresh
+	// backlog (package metrics); nil: nobody.
+	Observer Observer
 }
+
+// Observer receives the responder's counts. status is one of good,
+// revoked, unknown, malformed, unauthorized, tryLater and internalError
+// (RFC 6960 section 2.3 and 4.2.1).
+type Observer interface {
+	Answered(status string)
+	CacheLookup(hit bool)
+	// Backlog is the number of cached responses due for re-signing that
+	// are not re-signed yet.
+	Backlog(n int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Answered(string)  {}
+func (noObserver) CacheLookup(bool) {}
+func (noObserver) Backlog(int)      {}
 
 func (o *Options) setDefaults() error {
 	if o.ResponseValidity == 0 {
@@ -101,6 +121,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	switch {
 	case o.ResponseValidity < 0 || o.RefreshBefore < 0 || o.SignerValidity < 0 || o.CacheSize < 0 || o.CheckInterval < 0:
@@ -253,6 +276,9 @@ func (r *Responder) rotate(ctx context.Context) {
 // defence behind the listener.
 func (r *Responder) refresh(ctx context.Context) {
 	due := r.cache.due(r.now())
+	left := len(due)
+	r.opts.Observer.Backlog(left)
+	defer func() { r.opts.Observer.Backlog(left) }()
 	for start := 0; start < len(due) && ctx.Err() == nil; start += refreshBatch {
 		batch := due[start:min(start+refreshBatch, len(due))]
 		serials := make([]string, 0, len(batch))
@@ -271,11 +297,13 @@ func (r *Responder) refresh(ctx context.Context) {
 			if st == nil {
 				// Gone or not ours after all: answer "unknown" when asked.
 				r.cache.drop(it.key, it.epoch)
+				left--
 				continue
 			}
 			serial, ok := new(big.Int).SetString(it.key.serial, 16)
 			if !ok {
 				r.cache.drop(it.key, it.epoch)
+				left--
 				continue
 			}
 			resp, err := r.sign(serial, it.key.alg, st)
@@ -284,6 +312,7 @@ func (r *Responder) refresh(ctx context.Context) {
 				continue
 			}
 			r.cache.replace(it.key, resp, it.epoch)
+			left--
 		}
 	}
 	if len(due) > 0 {
@@ -311,25 +340,34 @@ var errSign = errors.New("ocsp: sign")
 func (r *Responder) respond(ctx context.Context, der []byte) (*response, []byte) {
 	req, err := parseRequest(der)
 	if err != nil {
+		r.opts.Observer.Answered("malformed")
 		return nil, xocsp.MalformedRequestErrorResponse
 	}
 	if !r.issuer.match(req) {
 		// RFC 6960 section 2.3 / RFC 5019 section 2.2.3: "unauthorized"
 		// is the answer for a CA this responder does not serve.
+		r.opts.Observer.Answered("unauthorized")
 		return nil, xocsp.UnauthorizedErrorResponse
 	}
 	resp, err := r.lookup(ctx, req)
 	switch {
 	case err == nil:
+		r.opts.Observer.Answered(statusNames[resp.status])
 		return resp, nil
 	case errors.Is(err, errSign):
+		r.opts.Observer.Answered("internalError")
 		return nil, xocsp.InternalErrorErrorResponse
 	default:
 		// The database did not answer (or the client left): the status
 		// may be available again shortly.
+		r.opts.Observer.Answered("tryLater")
 		return nil, xocsp.TryLaterErrorResponse
 	}
 }
+
+// statusNames are the certificate statuses of RFC 6960 section 2.2, by
+// golang.org/x/crypto/ocsp's numbers.
+var statusNames = map[int]string{xocsp.Good: "good", xocsp.Revoked: "revoked", xocsp.Unknown: "unknown"}
 
 // lookup serves from the cache, filling it on a miss.
 func (r *Responder) lookup(ctx context.Context, req *request) (*response, error) {
@@ -344,6 +382,7 @@ func (r *Responder) lookup(ctx context.Context, req *request) (*response, error)
 	}
 	k := cacheKey{serial: req.serial.Text(16), alg: req.alg}
 	resp, f, leader, epoch := r.cache.lookup(k, r.now())
+	r.opts.Observer.CacheLookup(resp != nil)
 	if resp != nil {
 		return resp, nil
 	}

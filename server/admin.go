@@ -17,6 +17,7 @@ import (
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
+	"github.com/signet-ca/signet/metrics"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
 )
@@ -202,17 +203,24 @@ func (s *adminService) AdminResumeCertificate(ctx context.Context, req *signetv1
 	return &signetv1.AdminResumeCertificateResponse{Certificate: certificateProto(r, false)}, nil
 }
 
-// newAdminServer builds the admin listener's gRPC server: mutual TLS with
-// client certificates from the admin CA only.
-func newAdminServer(a *ca.Authority, db *store.DB, serverCert tls.Certificate, admin *adminca.CA, devCI func(string, string) string, log *slog.Logger) *grpc.Server {
-	tc := &tls.Config{
+// adminTLS is the admin listeners' mutual TLS: client certificates from
+// the admin CA only.
+func adminTLS(serverCert tls.Certificate, admin *adminca.CA) *tls.Config {
+	return &tls.Config{
 		Certificates: []tls.Certificate{serverCert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    admin.Pool(),
 		MinVersion:   tls.VersionTLS12,
 	}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize), grpc.ForceServerCodecV2(newFieldCodec()),
-		grpc.ChainUnaryInterceptor(logCalls(log), adminAuth(a, adminca.NewChecker(db, admin, a.Now), log)))
+}
+
+// newAdminServer builds the admin listener's gRPC server over adminTLS.
+func newAdminServer(a *ca.Authority, db *store.DB, tc *tls.Config, staff *adminca.Checker, devCI func(string, string) string,
+	log *slog.Logger, m *metrics.Metrics, extra ...grpc.ServerOption) *grpc.Server {
+	opts := append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize), grpc.ForceServerCodecV2(newFieldCodec()),
+		grpc.ChainUnaryInterceptor(m.GRPC.UnaryServerInterceptor(), countRefusals(m), logCalls(log), adminAuth(a, staff, log))}, extra...)
+	g := grpc.NewServer(opts...)
 	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, db: db, log: log, devCI: devCI})
+	m.GRPC.InitializeMetrics(g)
 	return g
 }

@@ -11,6 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/signet-ca/signet/audit"
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
@@ -18,8 +23,10 @@ import (
 	"github.com/signet-ca/signet/ca/lint"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/crl"
+	"github.com/signet-ca/signet/metrics"
 	"github.com/signet-ca/signet/ocsp"
 	"github.com/signet-ca/signet/store"
+	"github.com/signet-ca/signet/telemetry"
 )
 
 // Built is a ready-to-serve Signet and what it was built from.
@@ -34,6 +41,10 @@ type Built struct {
 	AdminCA *adminca.CA
 	// Delegates hands out the OCSP responder's and audit signer's keys.
 	Delegates *signer.Delegates
+	// Metrics is what GET /metrics serves: this Signet's own registry.
+	Metrics *prometheus.Registry
+	// tracing flushes and stops the span exporter; nil when tracing is off.
+	tracing *sdktrace.TracerProvider
 }
 
 // Build migrates the database under golang-migrate's advisory lock, loads
@@ -65,8 +76,24 @@ func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logge
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	db, err := store.Open(ctx, c.DatabaseURL)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	dbOpts := store.Options{ObserveTx: m.Transaction}
+	// Tracing is on only with an OTLP endpoint: otherwise no exporter, no
+	// gRPC stats handler and no pgx tracer are installed at all.
+	var tp *sdktrace.TracerProvider
+	if c.OTLPEndpoint != "" {
+		var err error
+		if tp, err = telemetry.NewProvider(ctx, telemetry.Options{Endpoint: c.OTLPEndpoint, Insecure: c.OTLPInsecure, Service: "signetd"}); err != nil {
+			return nil, err
+		}
+		dbOpts.Tracer = telemetry.NewQueryTracer(tp)
+		log = slog.New(telemetry.NewLogHandler(log.Handler()))
+		log.Info("tracing: exporting spans over OTLP", "endpoint", c.OTLPEndpoint)
+	}
+	db, err := store.OpenWith(ctx, c.DatabaseURL, dbOpts)
 	if err != nil {
+		shutdownTracing(tp)
 		return nil, err
 	}
 	if c.leastPrivilege {
@@ -75,9 +102,10 @@ func Build(ctx context.Context, c *Config, now func() time.Time, log *slog.Logge
 			return nil, err
 		}
 	}
-	b, err := build(ctx, c, db, now, log)
+	b, err := build(ctx, c, db, now, log, reg, m, tp)
 	if err != nil {
 		db.Close()
+		shutdownTracing(tp)
 		return nil, err
 	}
 	return b, nil
@@ -111,7 +139,8 @@ func checkServiceRole(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger) (*Built, error) {
+func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger,
+	reg *prometheus.Registry, m *metrics.Metrics, tp *sdktrace.TracerProvider) (*Built, error) {
 	// One linter for every CA key: nothing is signed unlinted.
 	linter, err := lint.New()
 	if err != nil {
@@ -162,6 +191,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		CRLBaseURL: c.CRLBaseURL, OCSPURL: c.OCSPURL, IssuerURL: c.IssuerURL,
 		RecoverAfter: c.SignatureRecoveryAfter.Duration(),
 		SubjectLimit: c.RateLimits.withDefaults(c.Dev != nil).subjectLimit(),
+		Observer:     m,
 	}, db, issuing, verifier, now, log)
 	if err != nil {
 		return nil, err
@@ -178,8 +208,8 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	}
 	srv, err := New(Options{
 		Authority: authority, DB: db, DevIdentity: c.Dev, Log: log, AdminCA: admin,
-		RateLimits: c.RateLimits.withDefaults(c.Dev != nil),
-		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		RateLimits: c.RateLimits.withDefaults(c.Dev != nil), Metrics: m, PprofAddr: c.PprofAddr, Tracing: tracerProvider(tp),
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +220,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		return nil, fmt.Errorf("recover open signatures: %w", err)
 	}
 	gen := crl.New(db, issuing, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(),
-		Retention: c.CRLRetention.Duration(), Now: now, Log: log})
+		Retention: c.CRLRetention.Duration(), Now: now, Log: log, Observe: m.CRLGenerated})
 	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
 	// The caIssuers AIA target (RFC 5280 4.2.2.1): the issuing CA's
 	// certificate, DER, for relying parties that lack the intermediate.
@@ -200,14 +230,24 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		w.Header().Set("Cache-Control", "max-age=86400")
 		_, _ = w.Write(issuerDER)
 	})
-	responder, err := ocsp.New(ctx, db, delegates, ocsp.Options{Now: now, Log: log})
+	responder, err := ocsp.New(ctx, db, delegates, ocsp.Options{Now: now, Log: log, Observer: m})
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: %w", err)
 	}
 	srv.MountOCSP(responder.Handler())
 	sealer := audit.NewSealer(db, delegates, audit.Options{Now: now, Log: log})
+	issuerID := issuing.ID()
+	metrics.Watch(reg, metrics.Sources{
+		Pool:        db.PoolStat,
+		Backlog:     func(ctx context.Context) (*store.Backlog, error) { return db.Backlog(ctx, issuerID) },
+		Leaders:     map[string]func() bool{"crl": gen.Leading, "audit_sealer": sealer.Leading},
+		CRLInterval: gen.Interval(),
+		Now:         now,
+	})
+	srv.HTTPHandler().Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ok = true
-	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer, AdminCA: admin, Delegates: delegates}, nil
+	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer, AdminCA: admin,
+		Delegates: delegates, Metrics: reg, tracing: tp}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends. It
@@ -261,6 +301,27 @@ func (b *Built) Close() {
 		b.AdminCA.Close()
 	}
 	b.DB.Close()
+	shutdownTracing(b.tracing)
+}
+
+// tracerProvider is tp as an interface: nil, not a nil pointer, when
+// tracing is off.
+func tracerProvider(tp *sdktrace.TracerProvider) trace.TracerProvider {
+	if tp == nil {
+		return nil
+	}
+	return tp
+}
+
+// shutdownTracing sends the spans still buffered, for at most five
+// seconds: a collector that is away must not hold up a shutdown.
+func shutdownTracing(tp *sdktrace.TracerProvider) {
+	if tp == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tp.Shutdown(ctx)
 }
 
 // purgeLoginChallenges deletes expired sign-in challenges every hour; a

@@ -35,6 +35,15 @@ type Config struct {
 	HTTPAddr     string `json:"httpAddr"`
 	// AdminAddr is the admin API's listener (mutual TLS with AdminCA).
 	AdminAddr string `json:"adminAddr,omitempty"`
+	// PprofAddr, if set, serves net/http/pprof over HTTPS with the admin
+	// listener's mutual TLS, to staff certificates of the operator role
+	// only (README "Metrics, traces and profiles"). It needs adminCA.
+	PprofAddr string `json:"pprofAddr,omitempty"`
+	// OTLPEndpoint, if set, exports traces over OTLP/gRPC to this
+	// collector (host:port); off by default. OTLPInsecure sends them
+	// without TLS, for a collector on the same host or pod.
+	OTLPEndpoint string `json:"otlpEndpoint,omitempty"`
+	OTLPInsecure bool   `json:"otlpInsecure,omitempty"`
 	// AdminCA is the CA of staff client certificates: Cert its PEM
 	// certificate, Key its key, through KMS like the issuing CA's (a
 	// softkms PEM path when KMS is empty, or a PKCS#11 or cloud KMS URI).
@@ -162,6 +171,9 @@ func (c *Config) validate() error {
 	}
 	if (c.AdminCA.Cert != "") != (c.AdminAddr != "") {
 		return fmt.Errorf("config: adminAddr and adminCA go together: the admin API needs both a listener and its client CA")
+	}
+	if c.PprofAddr != "" && c.AdminCA.Cert == "" {
+		return fmt.Errorf("config: pprofAddr needs adminCA: profiles are served to operators' staff certificates only")
 	}
 	return nil
 }

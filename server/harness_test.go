@@ -87,6 +87,8 @@ type harness struct {
 	chain  []*x509.Certificate
 	ca     *ca.Authority
 	admin  string // admin listener address
+	http   string // HTTP listener address (/crl, /ocsp, /metrics)
+	pprof  string // profiling listener address (operators only)
 	sealer *audit.Sealer
 }
 
@@ -119,6 +121,7 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
 	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.PprofAddr = "127.0.0.1:0"
 	cfg.AdminCA.Cert, cfg.AdminCA.Key = adminca.Files(filepath.Dir(files.Root))
 	writeFile(t, cfg.SubjectKeyFile, []byte("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"))
 	for _, p := range minter.Providers() {
@@ -153,8 +156,16 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	var plis net.Listener
+	pprofAddr := ""
+	if cfg.PprofAddr != "" {
+		if plis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		pprofAddr = plis.Addr().String()
+	}
 	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, server.Listeners{GRPC: glis, HTTP: hlis, Admin: alis}) }()
+	go func() { done <- b.Serve(ctx, server.Listeners{GRPC: glis, HTTP: hlis, Admin: alis, Pprof: plis}) }()
 
 	roots := x509.NewCertPool()
 	root := readCert(t, files.Root)
@@ -177,7 +188,7 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 	})
 	return &harness{built: b, t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
 		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority,
-		admin: alis.Addr().String(), sealer: b.Sealer}
+		admin: alis.Addr().String(), http: hlis.Addr().String(), pprof: pprofAddr, sealer: b.Sealer}
 }
 
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -22,8 +25,10 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/login"
+	"github.com/signet-ca/signet/metrics"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
+	"github.com/signet-ca/signet/telemetry"
 )
 
 // MaxMessageSize bounds every gRPC message. A CSR, two evidence tokens and
@@ -35,6 +40,7 @@ const MaxMessageSize = 256 << 10
 type Server struct {
 	grpc   *grpc.Server
 	admin  *grpc.Server // nil without an admin CA
+	pprof  *http.Server // nil without pprofAddr
 	http   *http.Server
 	mux    *http.ServeMux
 	ocsp   http.Handler
@@ -58,11 +64,19 @@ type Options struct {
 	// RateLimits are the per-client limits (a negative ClientRate: none).
 	RateLimits RateLimits
 	Log        *slog.Logger
+	// Metrics counts calls and refusals; nil: a private registry nobody
+	// scrapes.
+	Metrics *metrics.Metrics
+	// Tracing, when set, gives every call a span (otelgrpc); nil: none.
+	Tracing trace.TracerProvider
+	// PprofAddr, when set with AdminCA, enables the profiling listener
+	// (pprof.go); Listeners.Pprof is then required.
+	PprofAddr string
 }
 
-// Listeners are where the server serves; Admin may be nil.
+// Listeners are where the server serves; Admin and Pprof may be nil.
 type Listeners struct {
-	GRPC, HTTP, Admin net.Listener
+	GRPC, HTTP, Admin, Pprof net.Listener
 }
 
 // New builds the gRPC and HTTP servers.
@@ -73,15 +87,23 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	g := grpc.NewServer(
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	var traced []grpc.ServerOption
+	if o.Tracing != nil {
+		traced = append(traced, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(o.Tracing), otelgrpc.WithPropagators(telemetry.Propagator))))
+	}
+	g := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(o.TLS)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.ConnectionTimeout(10*time.Second),
+		grpc.ConnectionTimeout(10 * time.Second),
 		grpc.ForceServerCodecV2(newFieldCodec()),
-		grpc.ChainUnaryInterceptor(logCalls(o.Log), limitClients(o.Authority, newClientLimiter(o.RateLimits, o.Authority.Now)),
+		grpc.ChainUnaryInterceptor(o.Metrics.GRPC.UnaryServerInterceptor(), countRefusals(o.Metrics), logCalls(o.Log), limitClients(o.Authority, newClientLimiter(o.RateLimits, o.Authority.Now)),
 			validateFields(o.Authority, o.Log)),
 		grpc.StatsHandler(transportAudit{ca: o.Authority}),
-	)
+	}, traced...)...)
 	signetv1.RegisterEnrollmentServiceServer(g, &enrollmentService{ca: o.Authority, log: o.Log})
 	cs := newCopyService(o.DB, o.Authority.Now, o.Log)
 	signetv1.RegisterCopyServiceServer(g, cs)
@@ -96,6 +118,7 @@ func New(o Options) (*Server, error) {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
+	o.Metrics.GRPC.InitializeMetrics(g)
 
 	s := &Server{grpc: g, health: hs, db: o.DB, log: o.Log, mux: http.NewServeMux(), copy: cs, logins: logins}
 	if o.AdminCA != nil {
@@ -106,7 +129,12 @@ func New(o Options) (*Server, error) {
 		if o.DevIdentity != nil {
 			devCI = o.DevIdentity.CI
 		}
-		s.admin = newAdminServer(o.Authority, o.DB, o.TLS.Certificates[0], o.AdminCA, devCI, o.Log)
+		tc := adminTLS(o.TLS.Certificates[0], o.AdminCA)
+		staff := adminca.NewChecker(o.DB, o.AdminCA, o.Authority.Now)
+		s.admin = newAdminServer(o.Authority, o.DB, tc, staff, devCI, o.Log, o.Metrics, traced...)
+		if o.PprofAddr != "" {
+			s.pprof = newPprofServer(o.Authority, staff, tc, o.Log)
+		}
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.http = &http.Server{Handler: http.HandlerFunc(s.route), ReadHeaderTimeout: 5 * time.Second}
@@ -142,13 +170,23 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // Serve runs the listeners until ctx ends, then stops gracefully.
 func (s *Server) Serve(ctx context.Context, l Listeners) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- s.grpc.Serve(l.GRPC) }()
 	if s.admin != nil {
 		if l.Admin == nil {
 			return errors.New("server: an admin CA is configured but no admin listener was given")
 		}
 		go func() { errc <- s.admin.Serve(l.Admin) }()
+	}
+	if s.pprof != nil {
+		if l.Pprof == nil {
+			return errors.New("server: pprofAddr is configured but no profiling listener was given")
+		}
+		go func() {
+			if err := s.pprof.ServeTLS(l.Pprof, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
 	}
 	go func() {
 		if err := s.http.Serve(l.HTTP); !errors.Is(err, http.ErrServerClosed) {
@@ -171,6 +209,9 @@ func (s *Server) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
+	if s.pprof != nil {
+		_ = s.pprof.Shutdown(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		if s.admin != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/signet-ca/signet/ca"
+	"github.com/signet-ca/signet/metrics"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -134,3 +135,33 @@ func takesRequestID(method string) bool {
 func invalid(msg string) error { return status.Error(codes.InvalidArgument, msg) }
 
 func codeOf(err error) codes.Code { return status.Code(err) }
+
+// countRefusals counts each refused call by the ErrorInfo reason toStatus
+// gave it: the reasons are the code's own constants, a bounded label.
+// Calls refused without a reason (a bare InvalidArgument, an internal
+// error) are counted by code in grpc_server_handled_total only.
+func countRefusals(m *metrics.Metrics) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			if reason := reasonOf(err); reason != "" {
+				m.Refused(reason)
+			}
+		}
+		return resp, err
+	}
+}
+
+// reasonOf is the ErrorInfo reason of a status error, or "".
+func reasonOf(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.Reason
+		}
+	}
+	return ""
+}

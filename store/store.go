@@ -32,6 +32,18 @@ type DB struct {
 	// timeout bounds each transaction, and every statement in it, so that
 	// a stuck database fails the call instead of piling up goroutines.
 	timeout time.Duration
+	// observeTx is told each transaction's duration and result.
+	observeTx func(took time.Duration, err error)
+}
+
+// Options are what Open adds to a connection string: instrumentation.
+type Options struct {
+	// Tracer sees every statement (an OpenTelemetry span per query);
+	// nil: none.
+	Tracer pgx.QueryTracer
+	// ObserveTx is told how long each InTx took and how it ended; nil:
+	// nobody.
+	ObserveTx func(took time.Duration, err error)
 }
 
 // Timeout is how long one transaction, and every statement in it, may
@@ -49,7 +61,10 @@ const Timeout = 15 * time.Second
 const serverStatementLimit = 4 * Timeout
 
 // Open connects to url and checks that the database answers.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string) (*DB, error) { return OpenWith(ctx, url, Options{}) }
+
+// OpenWith is Open with instrumentation.
+func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: bad DATABASE_URL: %w", err)
@@ -64,6 +79,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			cfg.ConnConfig.RuntimeParams[p] = strconv.FormatInt(serverStatementLimit.Milliseconds(), 10)
 		}
 	}
+	if o.Tracer != nil {
+		cfg.ConnConfig.Tracer = o.Tracer
+	}
+	if o.ObserveTx == nil {
+		o.ObserveTx = func(time.Duration, error) {}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
@@ -74,7 +95,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: database at %s does not answer: %w", redact(cfg), err)
 	}
-	return &DB{pool: pool, timeout: Timeout}, nil
+	return &DB{pool: pool, timeout: Timeout, observeTx: o.ObserveTx}, nil
 }
 
 func redact(cfg *pgxpool.Config) string {
@@ -93,13 +114,17 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 // transaction, every statement in it included, must end within the
 // store's timeout: a statement still running then is cancelled and the
 // transaction rolls back.
-func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
+	if db.observeTx != nil {
+		start := time.Now()
+		defer func() { db.observeTx(time.Since(start), err) }()
+	}
 	txCtx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
 	t := &Tx{}
 	b := &boundTx{parent: ctx, ctx: txCtx}
 	defer b.release()
-	err := pgx.BeginFunc(txCtx, db.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(txCtx, db.pool, func(tx pgx.Tx) error {
 		b.Tx = tx
 		t.tx = b
 		return fn(t)

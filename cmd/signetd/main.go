@@ -140,6 +140,12 @@ func run(args []string) error {
 		}
 		adminAddr = l.Admin.Addr().String()
 	}
+	if cfg.PprofAddr != "" {
+		if l.Pprof, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		log.Info("pprof serving to operators' staff certificates", "addr", l.Pprof.Addr().String())
+	}
 	log.Info("signet serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr, "issuer", b.Authority.Signer().ID())
 	if f.dev {
 		printDevBanner(f.stateDir, grpcLis.Addr().String(), httpLis.Addr().String(), adminAddr)
