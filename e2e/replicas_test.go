@@ -2,15 +2,24 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store/devcluster"
 )
 
@@ -85,6 +94,11 @@ func TestReplicas_ThreeOnOnePostgreSQL(t *testing.T) {
 		reps[i].wantOCSPAt(reps[i].httpAddr, issued, "revoked")
 		reps[i].wantOCSPAt(reps[i].httpAddr, renewed, "good")
 	}
+
+	// A client that balances over the three addresses itself (gRPC's
+	// round_robin over a resolver's list, as a headless Service gives):
+	// every replica answers alike, and each one's /metrics counts its share.
+	roundRobinStatus(t, base, reps, renewed.Serial)
 
 	// Kill the CRL leader; revoke on a survivor; a survivor's CRL lists it.
 	daemons[crlLeader].kill(t)
@@ -197,4 +211,60 @@ func listedOnCRL(t *testing.T, httpAddr string, x *x509.Certificate) (int64, boo
 		}
 	}
 	return rl.Number.Int64(), false
+}
+
+// roundRobinStatus asks for serial's status 30 times through one
+// round_robin connection over every replica, and checks that each replica
+// served some of the calls, by its own gRPC metrics.
+func roundRobinStatus(t *testing.T, base *env, reps []*env, serial string) {
+	t.Helper()
+	r := manual.NewBuilderWithScheme("signet-e2e")
+	var addrs []resolver.Address
+	for _, rep := range reps {
+		addrs = append(addrs, resolver.Address{Addr: rep.grpcAddr})
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	pemRoot, err := os.ReadFile(filepath.Join(base.state, "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemRoot)
+	conn, err := grpc.NewClient(r.Scheme()+":///signet", grpc.WithResolvers(r),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := signetv1.NewEnrollmentServiceClient(conn)
+	for i := 0; i < 30; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := client.GetCertificate(ctx, &signetv1.GetCertificateRequest{Serial: serial})
+		cancel()
+		if err != nil || resp.GetCertificate().GetStatus() != signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE {
+			t.Fatalf("GetCertificate %d through round robin: %v, %v", i, resp.GetCertificate().GetStatus(), err)
+		}
+	}
+	for i, rep := range reps {
+		resp, err := http.Get("http://" + rep.httpAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("replica %d /metrics: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		served := 0.0
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "grpc_server_handled_total{") && strings.Contains(line, `grpc_method="GetCertificate"`) &&
+				strings.Contains(line, `grpc_code="OK"`) {
+				if f := strings.Fields(line); len(f) == 2 {
+					served, _ = strconv.ParseFloat(f[1], 64)
+				}
+			}
+		}
+		if served < 1 {
+			t.Errorf("replica %d served no GetCertificate of the 30 sent round robin (by its /metrics)", i)
+		}
+		t.Logf("replica %d served %.0f of the round-robin calls", i, served)
+	}
 }
