@@ -40,6 +40,7 @@ type flags struct {
 	logLevel  string
 	devCAKey  string
 	recover   time.Duration
+	otlp      string
 }
 
 func parseFlags(name string, args []string) (*flags, []string, error) {
@@ -53,6 +54,7 @@ func parseFlags(name string, args []string) (*flags, []string, error) {
 	fs.StringVar(&f.httpAddr, "http-addr", "", "override the HTTP listen address (dev default 127.0.0.1:9080)")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "override the admin API listen address (dev default 127.0.0.1:9444)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.otlp, "otlp-endpoint", "", "export OpenTelemetry traces over OTLP/gRPC to this collector `host:port` (overrides otlpEndpoint; in --dev without TLS)")
 	fs.DurationVar(&f.recover, "recover-after", 0, "how long a recorded but unsettled signature may stay open before it is marked abandoned (default 2m; overrides signatureRecoveryAfter)")
 	fs.StringVar(&f.devCAKey, "dev-ca-key", "", "dev mode: the dev CA's key type when it is first made, rsa-2048 (default, the NPKI norm) or ecdsa-p256; a state dir keeps its type")
 	if err := fs.Parse(args); err != nil {
@@ -112,6 +114,12 @@ func run(args []string) error {
 	defer cleanup()
 	if f.recover > 0 {
 		cfg.SignatureRecoveryAfter = server.Duration(f.recover)
+	}
+	if f.otlp != "" {
+		cfg.OTLPEndpoint = f.otlp
+		// A dev collector on loopback speaks plain gRPC; production
+		// configures otlpInsecure itself.
+		cfg.OTLPInsecure = cfg.OTLPInsecure || f.dev
 	}
 
 	b, err := server.Build(ctx, cfg, time.Now, log)
