@@ -11,9 +11,10 @@ PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
 
 .PHONY: run test generate lint lint-ci build tools check-generated
 
-## run: start signetd with its embedded dev defaults (private PostgreSQL, dev CA, simulated providers)
+## run: start signetd with its embedded dev defaults (private PostgreSQL, dev CA, simulated providers);
+##      ARGS adds flags, e.g. make run ARGS="--otlp-endpoint 127.0.0.1:4317"
 run:
-	$(GO) run ./cmd/signetd --dev --state-dir $(STATE_DIR)
+	$(GO) run ./cmd/signetd --dev --state-dir $(STATE_DIR) $(ARGS)
 
 ## test: every test with the race detector, against real PostgreSQL (127.0.0.1:5432 or TEST_DATABASE_URL), then a short run of every fuzz target
 test:
