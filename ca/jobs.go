@@ -138,33 +138,27 @@ func (a *Authority) PurgeRequestIDs(ctx context.Context) (int64, error) {
 	}
 }
 
-// RunJobs runs the periodic life cycle jobs until ctx ends.
-func (a *Authority) RunJobs(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if n, err := a.RevokeLapsedSuspensions(ctx); err != nil {
-			a.log.Error("revoke lapsed suspensions", "err", err)
-		} else if n > 0 {
-			a.log.Info("revoked lapsed suspensions", "count", n)
-		}
-		if n, err := a.PurgeSpent(ctx); err != nil {
-			a.log.Error("purge spent evidence and enrollments", "err", err)
-		} else if n > 0 {
-			a.log.Info("purged spent evidence and enrollments", "rows", n)
-		}
-		if n, err := a.PurgeRequestIDs(ctx); err != nil {
-			a.log.Error("purge expired request ids", "err", err)
-		} else if n > 0 {
-			a.log.Info("purged expired request ids", "rows", n)
-		}
-		if _, err := a.RecoverSignatures(ctx, a.cfg.RecoverAfter); err != nil {
-			a.log.Error("recover open signature reservations", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// RunJobs runs the periodic life cycle jobs once: revoking lapsed
+// suspensions, purging spent evidence and expired request ids, and
+// settling open signature reservations. Each job logs its own failure, so
+// one failing job does not keep the others from running.
+func (a *Authority) RunJobs(ctx context.Context) {
+	if n, err := a.RevokeLapsedSuspensions(ctx); err != nil {
+		a.log.Error("revoke lapsed suspensions", "err", err)
+	} else if n > 0 {
+		a.log.Info("revoked lapsed suspensions", "count", n)
+	}
+	if n, err := a.PurgeSpent(ctx); err != nil {
+		a.log.Error("purge spent evidence and enrollments", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged spent evidence and enrollments", "rows", n)
+	}
+	if n, err := a.PurgeRequestIDs(ctx); err != nil {
+		a.log.Error("purge expired request ids", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged expired request ids", "rows", n)
+	}
+	if _, err := a.RecoverSignatures(ctx, a.cfg.RecoverAfter); err != nil {
+		a.log.Error("recover open signature reservations", "err", err)
 	}
 }

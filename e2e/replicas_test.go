@@ -83,7 +83,8 @@ func TestReplicas_ThreeOnOnePostgreSQL(t *testing.T) {
 	all := []int{0, 1, 2}
 	crlLeader := waitOneLeader("crl", all)
 	sealer := waitOneLeader("audit sealer", all)
-	t.Logf("replica %d leads CRL generation, replica %d the audit sealer", crlLeader, sealer)
+	hourly := waitOneLeader("hourly jobs", all)
+	t.Logf("replica %d leads CRL generation, replica %d the audit sealer, replica %d the hourly jobs", crlLeader, sealer, hourly)
 
 	identity := []string{"--name", "이영희", "--birth", "19920315", "--phone", "01055556666", "--carrier", "LGU",
 		"--bank", "020", "--account", "99988877766655", "--password-file", base.pwFile}
@@ -126,6 +127,11 @@ func TestReplicas_ThreeOnOnePostgreSQL(t *testing.T) {
 	}
 	newLeader := waitOneLeader("crl", alive)
 	t.Logf("replica %d took over CRL generation", newLeader)
+	// Whoever led the sealer and the hourly jobs, one survivor leads each
+	// now (a takeover when the killed replica led them too).
+	for _, role := range []string{"audit sealer", "hourly jobs"} {
+		t.Logf("replica %d leads the %s after the kill", waitOneLeader(role, alive), role)
+	}
 	for _, i := range alive {
 		reps[i].wantOCSPAt(reps[i].httpAddr, renewed, "revoked")
 	}

@@ -59,7 +59,7 @@ var (
 	auditCheckpointAge = prometheus.NewDesc("signet_audit_checkpoint_age_seconds",
 		"Age of the latest signed audit checkpoint.", nil, nil)
 	leader = prometheus.NewDesc("signet_leader",
-		"1 if this replica leads the task now, 0 if not (one replica leads each: crl, audit_sealer).", []string{"task"}, nil)
+		"1 if this replica leads the task now, 0 if not (one replica leads each: crl, audit_sealer, hourly_jobs).", []string{"task"}, nil)
 )
 
 type watcher struct{ s Sources }

@@ -43,6 +43,10 @@ type Built struct {
 	Delegates *signer.Delegates
 	// Metrics is what GET /metrics serves: this Signet's own registry.
 	Metrics *prometheus.Registry
+	// hourly runs the hourly batch jobs on one replica at a time.
+	hourly        *store.Leadership
+	hourlyRan     chan struct{}
+	hourlyRanOnce sync.Once
 	// tracing flushes and stops the span exporter; nil when tracing is off.
 	tracing *sdktrace.TracerProvider
 }
@@ -237,17 +241,22 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	srv.MountOCSP(responder.Handler())
 	sealer := audit.NewSealer(db, delegates, audit.Options{Now: now, Log: log})
 	issuerID := issuing.ID()
+	// Like the CRL and sealer leaders' default: a dead leader's hourly
+	// jobs move to another replica within about 5 s.
+	const leaderRetry = 5 * time.Second
+	hourly := &store.Leadership{Name: "hourly jobs", Retry: leaderRetry, Log: log,
+		Try: func(ctx context.Context) (*store.LeaderLock, error) { return db.TryHourlyJobs(ctx, leaderRetry) }}
 	metrics.Watch(reg, metrics.Sources{
 		Pool:        db.PoolStat,
 		Backlog:     func(ctx context.Context) (*store.Backlog, error) { return db.Backlog(ctx, issuerID) },
-		Leaders:     map[string]func() bool{"crl": gen.Leading, "audit_sealer": sealer.Leading},
+		Leaders:     map[string]func() bool{"crl": gen.Leading, "audit_sealer": sealer.Leading, "hourly_jobs": hourly.Leading},
 		CRLInterval: gen.Interval(),
 		Now:         now,
 	})
 	srv.HTTPHandler().Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ok = true
 	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer, AdminCA: admin,
-		Delegates: delegates, Metrics: reg, tracing: tp}, nil
+		Delegates: delegates, Metrics: reg, hourly: hourly, hourlyRan: make(chan struct{}), tracing: tp}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends. It
@@ -258,8 +267,7 @@ func (b *Built) Serve(ctx context.Context, l Listeners) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	jobs := []func(context.Context){
-		func(ctx context.Context) { b.Authority.RunJobs(ctx, time.Hour) },
-		b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies, b.purgeLoginChallenges,
+		b.runHourly, b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies,
 	}
 	// Without a sealer here (a benchmark's baseline), another replica's
 	// seals the log, or nobody does and VerifyAuditLog says how far it got.
@@ -324,21 +332,35 @@ func shutdownTracing(tp *sdktrace.TracerProvider) {
 	_ = tp.Shutdown(ctx)
 }
 
-// purgeLoginChallenges deletes expired sign-in challenges every hour; a
-// challenge is spent or useless two minutes after it was handed out.
-func (b *Built) purgeLoginChallenges(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := b.Server.logins.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
-			b.log.Error("purge expired sign-in challenges", "err", err)
-		} else if n > 0 {
-			b.log.Info("purged expired sign-in challenges", "rows", n)
+// runHourly runs the hourly jobs while this replica leads them, and stops
+// them when the lead is lost, so that two replicas do not keep two
+// schedules after a connection blip. Besides the life cycle jobs it
+// deletes expired sign-in challenges: a challenge is spent or useless two
+// minutes after it was handed out.
+func (b *Built) runHourly(ctx context.Context) {
+	b.hourly.Run(ctx, func(ctx context.Context, lock *store.LeaderLock) {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			b.Authority.RunJobs(ctx)
+			if n, err := b.Server.logins.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+				b.log.Error("purge expired sign-in challenges", "err", err)
+			} else if n > 0 {
+				b.log.Info("purged expired sign-in challenges", "rows", n)
+			}
+			b.hourlyRanOnce.Do(func() { close(b.hourlyRan) })
+			select {
+			case <-ctx.Done():
+				return
+			case <-lock.Lost():
+				return
+			case <-t.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
+
+// HourlyJobsRan is closed once this replica has run the hourly jobs, when
+// it leads them. Tests that move a fake clock wait for it first, so that
+// the first run does not happen under the moved clock.
+func (b *Built) HourlyJobsRan() <-chan struct{} { return b.hourlyRan }

@@ -166,6 +166,16 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 	}
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(ctx, server.Listeners{GRPC: glis, HTTP: hlis, Admin: alis, Pprof: plis}) }()
+	// The database is this harness's own, so this replica leads the hourly
+	// jobs; their first run must be over before a test moves the clock or
+	// counts rows, or a purge under a clock a year ahead lands mid-test.
+	select {
+	case <-b.HourlyJobsRan():
+	case err := <-done:
+		t.Fatalf("Serve returned before the hourly jobs ran: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the hourly jobs did not run within 30 s of Serve")
+	}
 
 	roots := x509.NewCertPool()
 	root := readCert(t, files.Root)

@@ -105,7 +105,7 @@ func TestMetrics_IssuanceRefusalAndRevocationMoveTheirSeries(t *testing.T) {
 	if value(after, "signet_db_pool_max_connections", nil) == 0 {
 		t.Error("signet_db_pool_max_connections is missing")
 	}
-	for _, task := range []string{"crl", "audit_sealer"} {
+	for _, task := range []string{"crl", "audit_sealer", "hourly_jobs"} {
 		if _, ok := seriesOf(after, "signet_leader", map[string]string{"task": task}); !ok {
 			t.Errorf("no signet_leader{task=%q}", task)
 		}

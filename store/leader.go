@@ -17,9 +17,10 @@ import (
 //   - A leader job runs for as long as its replica leads and keeps state
 //     between its transactions: CRL generation for an issuer (a schedule,
 //     a LISTEN, a debounce), the audit sealer (its checkpoint key and
-//     timer). It holds a session-level lock on a connection of its own:
-//     DB.TryCRLLeader or DB.TryAuditSealer gives a LeaderLock, and
-//     Leadership.Run keeps trying for it and runs the job while it is held.
+//     timer), the hourly jobs (their schedule). It holds a session-level
+//     lock on a connection of its own: DB.TryCRLLeader, DB.TryAuditSealer
+//     or DB.TryHourlyJobs gives a LeaderLock, and Leadership.Run keeps
+//     trying for it and runs the job while it is held.
 //     When the replica dies or its connection breaks, PostgreSQL ends the
 //     session and another replica takes over within Retry.
 //   - A batch job does all of its work inside one transaction per batch and
@@ -28,7 +29,10 @@ import (
 //     Tx.TryJobLock as its first statement. The lock ends with the commit or
 //     rollback, pins no connection between runs, needs no release, and a
 //     replica that finds it taken skips the batch (the holder is doing it)
-//     rather than waits.
+//     rather than waits. The hourly batch jobs also run only on the
+//     replica that leads "hourly jobs", so one replica, named in its log
+//     and in signet_leader, does them on one schedule; the batch lock
+//     still keeps two from overlapping while a lost lead changes hands.
 //
 // Every advisory lock (these two, and the blocking serializers LockKey,
 // LockCRLIssuer and LockAuditSeal) is keyed by hashtextextended(name, 0)
@@ -39,6 +43,7 @@ const (
 	crlLeaderPrefix = "crl-leader:"   // + issuer id; session-level
 	auditSealerLock = "audit-sealer:" // session-level
 	jobLockPrefix   = "job:"          // + job name; transaction-level
+	hourlyJobsLock  = "hourly-jobs:"  // session-level
 )
 
 // TryJobLock takes the batch job's transaction-level lock if no other
@@ -62,6 +67,12 @@ func (db *DB) TryCRLLeader(ctx context.Context, issuerID string, check time.Dura
 // sealer, like TryCRLLeader: nil, nil when another session holds the lock.
 func (db *DB) TryAuditSealer(ctx context.Context, check time.Duration) (*LeaderLock, error) {
 	return db.tryLeader(ctx, auditSealerLock, check)
+}
+
+// TryHourlyJobs tries to become the one replica that runs the hourly
+// batch jobs, like TryCRLLeader: nil, nil when another session holds it.
+func (db *DB) TryHourlyJobs(ctx context.Context, check time.Duration) (*LeaderLock, error) {
+	return db.tryLeader(ctx, hourlyJobsLock, check)
 }
 
 // LeaderLock is a session-level advisory lock held on a connection of its
