@@ -90,7 +90,7 @@ func NewSealer(db *store.DB, signer CA, opts Options) *Sealer {
 		opts.SignerValidity = 30 * 24 * time.Hour
 	}
 	if opts.Retry <= 0 {
-		opts.Retry = 5 * time.Second
+		opts.Retry = store.LeaderRetry
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -94,7 +94,7 @@ func New(db *store.DB, signer *signer.Signer, opts Options) *Generator {
 		opts.Retention = 7 * 24 * time.Hour
 	}
 	if opts.Retry <= 0 {
-		opts.Retry = 5 * time.Second
+		opts.Retry = store.LeaderRetry
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

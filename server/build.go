@@ -241,11 +241,8 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	srv.MountOCSP(responder.Handler())
 	sealer := audit.NewSealer(db, delegates, audit.Options{Now: now, Log: log})
 	issuerID := issuing.ID()
-	// Like the CRL and sealer leaders' default: a dead leader's hourly
-	// jobs move to another replica within about 5 s.
-	const leaderRetry = 5 * time.Second
-	hourly := &store.Leadership{Name: "hourly jobs", Retry: leaderRetry, Log: log,
-		Try: func(ctx context.Context) (*store.LeaderLock, error) { return db.TryHourlyJobs(ctx, leaderRetry) }}
+	hourly := &store.Leadership{Name: "hourly jobs", Retry: store.LeaderRetry, Log: log,
+		Try: func(ctx context.Context) (*store.LeaderLock, error) { return db.TryHourlyJobs(ctx, store.LeaderRetry) }}
 	metrics.Watch(reg, metrics.Sources{
 		Pool:        db.PoolStat,
 		Backlog:     func(ctx context.Context) (*store.Backlog, error) { return db.Backlog(ctx, issuerID) },

@@ -46,6 +46,12 @@ const (
 	hourlyJobsLock  = "hourly-jobs:"  // session-level
 )
 
+// LeaderRetry is the default for how often a replica that does not lead a
+// leader job tries to take it, and how often the leader checks the
+// connection that holds its lock: a dead leader's job moves within about
+// this long.
+const LeaderRetry = 5 * time.Second
+
 // TryJobLock takes the batch job's transaction-level lock if no other
 // transaction holds it, and reports whether it did. A caller that gets
 // false returns without doing the batch: another replica is doing it.
