@@ -334,8 +334,7 @@ func (a *Authority) replay(ctx context.Context, tx *store.Tx, requestID, method 
 // if the id answered another request.
 func (a *Authority) replayStored(ctx context.Context, tx *store.Tx, stored *store.StoredResponse, method string, hash []byte) (*Record, error) {
 	if stored.Method != method || string(stored.RequestHash) != string(hash) {
-		return nil, refuse(KindConflict, "request_id_reused",
-			"request_id was already used for a different request: generate a new request_id for a new request")
+		return nil, requestIDReused()
 	}
 	var r result
 	if err := json.Unmarshal(stored.Response, &r); err != nil {
@@ -350,12 +349,26 @@ func (a *Authority) replayStored(ctx context.Context, tx *store.Tx, stored *stor
 	return a.record(c, r.Replaced), nil
 }
 
+// requestIDReused refuses a request whose id already answered another.
+func requestIDReused() *Error {
+	return refuse(KindConflict, "request_id_reused",
+		"request_id was already used for a different request: generate a new request_id for a new request")
+}
+
+// saveResult stores the answer to requestID. Its callers hold the request
+// id's lock and found no answer under it, so an id recorded meanwhile was
+// recorded by a delivery, which takes no such lock: an issuance, renewal
+// or reissue, that is another request.
 func (a *Authority) saveResult(ctx context.Context, tx *store.Tx, requestID, method string, hash []byte, r result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return tx.SaveResponse(ctx, requestID, &store.StoredResponse{Method: method, RequestHash: hash, Response: b})
+	err = tx.SaveResponse(ctx, requestID, &store.StoredResponse{Method: method, RequestHash: hash, Response: b})
+	if errors.Is(err, store.ErrDuplicateRequest) {
+		return requestIDReused()
+	}
+	return err
 }
 
 // run executes one state change. A refusal rolls everything back and is

@@ -261,8 +261,7 @@ func (a *Authority) authorizeHolder(ctx context.Context, tx *store.Tx, at *attem
 		// Unreachable while the caller holds the request id's lock, which
 		// every holder action takes before it looks for a stored answer;
 		// never act twice under one request id all the same.
-		return nil, refuse(KindConflict, "request_id_reused",
-			"request_id was already used for a different request: generate a new request_id for a new request")
+		return nil, requestIDReused()
 	}
 	c, err := tx.CertificateBySerial(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
