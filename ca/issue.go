@@ -29,6 +29,7 @@ type IdentityRequest struct {
 	EnrollmentID string
 	CSR          []byte
 	Evidence     Evidence
+	Holder       Holder
 	Actor        string
 }
 
@@ -48,14 +49,20 @@ func (a *Authority) Reissue(ctx context.Context, req IdentityRequest) (*Record, 
 
 func (a *Authority) identityIssue(ctx context.Context, purpose string, req IdentityRequest) (*Record, error) {
 	at := &attempt{action: purpose, actor: req.Actor, requestID: req.RequestID}
-	hash := requestHash(purpose, []byte(req.EnrollmentID), req.CSR, []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken))
 
 	// Everything that needs no lock comes first: the request id, the CSR
-	// and its key, and the evidence's signatures.
+	// and its key, the holder's VID, and the evidence's signatures.
 	csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
 	if rerr != nil {
 		return nil, a.refused(ctx, at, rerr)
 	}
+	vid, rerr := req.Holder.vid()
+	if rerr != nil {
+		return nil, a.refused(ctx, at, rerr)
+	}
+	// The VID, not idn and R, goes into the stored request hash: it is
+	// already public in the certificate.
+	hash := requestHash(purpose, []byte(req.EnrollmentID), req.CSR, []byte(req.Evidence.PhoneToken), []byte(req.Evidence.AccountToken), vid)
 	id, rerr := a.checkEvidence(ctx, at, req.EnrollmentID, req.Evidence)
 	if rerr != nil {
 		// A retry after the evidence went stale still gets its first
@@ -65,6 +72,9 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		} else if rrerr != nil {
 			rerr = rrerr
 		}
+		return nil, a.refused(ctx, at, rerr)
+	}
+	if rerr := req.Holder.matchBirth(id.ident.Birth); rerr != nil {
 		return nil, a.refused(ctx, at, rerr)
 	}
 	spki, err := spkiHash(csr.PublicKey)
@@ -154,6 +164,9 @@ func (a *Authority) identityIssue(ctx context.Context, purpose string, req Ident
 		})
 		if err != nil {
 			return err
+		}
+		if err := identifyData(tmpl, id.ident.Name, vid); err != nil {
+			return fmt.Errorf("profile %s: %w", id.profile.Name, err)
 		}
 		is.row = &store.Certificate{
 			SubjectRef: id.subjectRef, Profile: id.profile.Name, SPKISHA256: spki, KeyType: keyType,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type RenewRequest struct {
 	RequestID string
 	CSR       []byte
 	Proof     string
+	Holder    Holder
 	Actor     string
 }
 
@@ -35,11 +37,15 @@ type RenewRequest struct {
 // profile's validity, so remaining days carry over.
 func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error) {
 	at := &attempt{action: "renew", actor: req.Actor, requestID: req.RequestID}
-	hash := requestHash("renew", req.CSR, []byte(req.Proof))
 	csr, keyType, rerr := checkIssuing(req.RequestID, req.CSR)
 	if rerr != nil {
 		return nil, a.refused(ctx, at, rerr)
 	}
+	vid, rerr := req.Holder.vid()
+	if rerr != nil {
+		return nil, a.refused(ctx, at, rerr)
+	}
+	hash := requestHash("renew", req.CSR, []byte(req.Proof), vid)
 	spki, err := spkiHash(csr.PublicKey)
 	if err != nil {
 		return nil, a.refused(ctx, at, internal(err))
@@ -70,6 +76,9 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 		if rerr := renewable(old, now); rerr != nil {
 			return rerr
 		}
+		if rerr := req.Holder.provePrevious(p.Certificate); rerr != nil {
+			return rerr
+		}
 		if used, err := tx.EvidenceUsed(ctx, []string{proofID(old.Serial, p)}); err != nil || used {
 			if used {
 				return refuse(KindUnauthorized, "proof_replayed", "this proof was already used: sign a new one")
@@ -89,6 +98,9 @@ func (a *Authority) Renew(ctx context.Context, req RenewRequest) (*Record, error
 		}
 		// Renewal changes the key, not the holder: keep the exact subject.
 		tmpl.RawSubject = p.Certificate.RawSubject
+		if err := identifyData(tmpl, realNameOf(p.Certificate), vid); err != nil {
+			return fmt.Errorf("profile %s: %w", profile.Name, err)
+		}
 		is.old = old
 		is.row = &store.Certificate{
 			SubjectRef: old.SubjectRef, Profile: old.Profile, SPKISHA256: spki, KeyType: keyType,

@@ -79,7 +79,8 @@ func (e *rulesEnv) request(t *testing.T, purpose string, p evidencetest.Person) 
 		t.Fatal(err)
 	}
 	return IdentityRequest{RequestID: uuid.NewString(), EnrollmentID: en.ID, CSR: csr, Actor: "test",
-		Evidence: Evidence{PhoneToken: e.minter.PhoneToken(en.Nonce, p), AccountToken: e.minter.AccountToken(en.Nonce, p)}}
+		Evidence: Evidence{PhoneToken: e.minter.PhoneToken(en.Nonce, p), AccountToken: e.minter.AccountToken(en.Nonce, p)},
+		Holder:   Holder{IDN: p.IDN(), RandomNum: p.RandomNum()}}
 }
 
 func TestIssue_RefusesSecondActiveCertificate(t *testing.T) {

@@ -56,12 +56,17 @@ keep() {
 #    identity checks; a key made here, of which only the CSR is sent.
 #    Retrying with the same requestId returns the same certificate.
 echo "== issue"
+# The certificate's VID (identifyData) is made from the resident number and
+# a 20-byte R the device keeps in its key file; Signet keeps neither. This
+# walkthrough keeps one R for every key, so renewal needs no previous R.
+holder=$(jq -n --arg rn "$(head -c 20 /dev/urandom | base64 -w0)" '{idn:"9001011234567",randomNum:$rn}')
 e=$(g EnrollmentService/StartEnrollment '{"profile":"personal-banking","purpose":"ENROLLMENT_PURPOSE_ISSUE"}')
 aud=$(jq -r .audience <<<"$e")
 newkey issued
 issued=$(g EnrollmentService/IssueCertificate "$(jq -n --arg r "$(cat /proc/sys/kernel/random/uuid)" \
   --arg e "$(jq -r .enrollmentId <<<"$e")" --arg c "$(base64 -w0 "$tmp/issued.csr.der")" \
-  --argjson ev "$(evidence "$(jq -r .nonce <<<"$e")")" '{requestId:$r,enrollmentId:$e,csr:$c,evidence:$ev}')")
+  --argjson ev "$(evidence "$(jq -r .nonce <<<"$e")")" --argjson h "$holder" \
+  '{requestId:$r,enrollmentId:$e,csr:$c,evidence:$ev,holder:$h}')")
 keep "$issued" issued
 openssl x509 -inform DER -in "$tmp/issued.der" -noout -subject -enddate
 
@@ -77,7 +82,7 @@ newkey renewed
 if renewed=$(g EnrollmentService/RenewCertificate "$(jq -n --arg r "$(cat /proc/sys/kernel/random/uuid)" \
   --arg c "$(base64 -w0 "$tmp/renewed.csr.der")" \
   --arg p "$(proof "$tmp/issued.key.pem" "$tmp/issued.der" RenewCertificate "$(sha256sum "$tmp/renewed.csr.der" | cut -d' ' -f1)")" \
-  '{requestId:$r,csr:$c,proof:$p}')" 2>"$tmp/renew.err"); then
+  --argjson h "$holder" '{requestId:$r,csr:$c,proof:$p,holder:$h}')" 2>"$tmp/renew.err"); then
   keep "$renewed" renewed
   current=renewed
 else
@@ -92,7 +97,8 @@ e=$(g EnrollmentService/StartEnrollment '{"profile":"personal-banking","purpose"
 newkey reissued
 reissued=$(g EnrollmentService/ReissueCertificate "$(jq -n --arg r "$(cat /proc/sys/kernel/random/uuid)" \
   --arg e "$(jq -r .enrollmentId <<<"$e")" --arg c "$(base64 -w0 "$tmp/reissued.csr.der")" \
-  --argjson ev "$(evidence "$(jq -r .nonce <<<"$e")")" '{requestId:$r,enrollmentId:$e,csr:$c,evidence:$ev}')")
+  --argjson ev "$(evidence "$(jq -r .nonce <<<"$e")")" --argjson h "$holder" \
+  '{requestId:$r,enrollmentId:$e,csr:$c,evidence:$ev,holder:$h}')")
 keep "$reissued" reissued
 echo "replaced: $(jq -r .replacedSerial <<<"$reissued")"
 g EnrollmentService/GetCertificate "$(jq -n --arg s "$(jq -r .replacedSerial <<<"$reissued")" '{serial:$s}')" \

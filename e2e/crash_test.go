@@ -34,7 +34,7 @@ func TestCrash_KilledBetweenRecordingAndSettling(t *testing.T) {
 	})
 	identity := []string{"--name", "김철수", "--birth", "19851224", "--phone", "01098765432", "--carrier", "KT",
 		"--bank", "088", "--account", "11122233344455", "--password-file", e.pwFile}
-	enroll := append([]string{"enroll", "--profile", "personal-banking"}, identity...)
+	enroll := append([]string{"enroll", "--profile", "personal-banking", "--idn", "8512241234567"}, identity...)
 
 	for _, point := range []string{"after-reserve", "after-sign"} {
 		d := e.launch("SIGNET_FAILPOINT="+point, "--recover-after=1s")

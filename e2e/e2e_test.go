@@ -64,7 +64,8 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 		"--bank", "004", "--account", "12345678901234", "--password-file", e.pwFile}
 
 	// 발급: enroll with validity shortened to 10 days so that renewal is open.
-	issued := e.signetJSON(append([]string{"enroll", "--profile", "personal-banking"}, identity...)...)
+	const idn = "9001011234567"
+	issued := e.signetJSON(append([]string{"enroll", "--profile", "personal-banking", "--idn", idn}, identity...)...)
 	e.checkCertificate(issued)
 	e.seen.cert(e.t, "subscriber", e.readDER(issued))
 	if want := endOfDayKST(issued.NotBefore.Add(240 * time.Hour)); !issued.NotAfter.Equal(want) {
@@ -75,6 +76,19 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	}
 	e.wantOCSP(issued, "good", "")
 	e.wantCRL(issued, true)
+
+	// 본인확인: the certificate's VID proves it is this person's, and no
+	// one else's, from the number and the R in the key file.
+	idnFile := filepath.Join(t.TempDir(), "idn")
+	if err := os.WriteFile(idnFile, []byte(idn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.signet("verify-id", "--cert", issued.Dir, "--idn-file", idnFile, "--password-file", e.pwFile); !strings.Contains(string(out), "홍길동") {
+		t.Errorf("signet verify-id: %s", out)
+	}
+	if out, err := e.signetTry("verify-id", "--cert", issued.Dir, "--idn", "9001011234568", "--password-file", e.pwFile); err == nil || !strings.Contains(string(out), "NOT the holder") {
+		t.Errorf("signet verify-id with another number: %v\n%s; want a refusal", err, out)
+	}
 
 	// 인증서 로그인: a bank signs its customer in with the certificate.
 	var signedIn struct {
@@ -97,9 +111,11 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	e.wantCRL(issued, true)
 
 	// 갱신: renew with the current key; remaining days carry over.
-	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile)
+	renewed := e.signetJSON("renew", "--cert", issued.Dir, "--password-file", e.pwFile, "--idn-file", idnFile)
 	e.checkCertificate(renewed)
 	e.seen.cert(e.t, "subscriber", e.readDER(renewed))
+	// The renewed key has a new R, and the new VID is made from it.
+	e.signet("verify-id", "--cert", renewed.Dir, "--idn-file", idnFile, "--password-file", e.pwFile)
 	if want := issued.NotAfter.Add(240 * time.Hour); !renewed.NotAfter.Equal(want) {
 		t.Errorf("renewed notAfter %v, want old notAfter + validity %v", renewed.NotAfter, want)
 	}
@@ -109,7 +125,7 @@ func TestLifeCycle_WithRealBinaries(t *testing.T) {
 	e.wantCRL(renewed, true)
 
 	// 재발급: reissue after "losing" the key keeps the notAfter.
-	reissued := e.signetJSON(append([]string{"reissue", "--profile", "personal-banking"}, identity...)...)
+	reissued := e.signetJSON(append([]string{"reissue", "--profile", "personal-banking", "--idn", idn}, identity...)...)
 	e.checkCertificate(reissued)
 	e.seen.cert(e.t, "subscriber", e.readDER(reissued))
 	if !reissued.NotAfter.Equal(renewed.NotAfter) {

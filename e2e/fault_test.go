@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store/devcluster"
 )
@@ -182,7 +183,7 @@ func (c *faultClient) identifyOne(i int, requestID string) (*signetv1.IssueCerti
 	}
 	c.person.Store(requestID, i)
 	return &signetv1.IssueCertificateRequest{RequestId: requestID, EnrollmentId: en.EnrollmentId, Csr: csr,
-		Evidence: &signetv1.IdentityEvidence{PhoneToken: pc.Token, AccountToken: ac.Token}}, nil
+		Evidence: &signetv1.IdentityEvidence{PhoneToken: pc.Token, AccountToken: ac.Token}, Holder: holderFor(birth)}, nil
 }
 
 // faultRun is one batch of issuances under a fault.
@@ -384,4 +385,10 @@ func (c *faultClient) check(when string, r *faultRun) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// holderFor is a test resident number and R for a person born on birth.
+func holderFor(birth string) *signetv1.HolderIdentity {
+	p := evidencetest.Person{Birth: birth}
+	return &signetv1.HolderIdentity{Idn: p.IDN(), RandomNum: p.RandomNum()}
 }

@@ -88,8 +88,8 @@ func TestReplicas_ThreeOnOnePostgreSQL(t *testing.T) {
 
 	identity := []string{"--name", "이영희", "--birth", "19920315", "--phone", "01055556666", "--carrier", "LGU",
 		"--bank", "020", "--account", "99988877766655", "--password-file", base.pwFile}
-	issued := reps[0].signetJSON(append([]string{"enroll", "--profile", "personal-banking"}, identity...)...)
-	renewed := reps[1].signetJSON("renew", "--cert", issued.Dir, "--password-file", base.pwFile)
+	issued := reps[0].signetJSON(append([]string{"enroll", "--profile", "personal-banking", "--idn", "9203152234567"}, identity...)...)
+	renewed := reps[1].signetJSON("renew", "--cert", issued.Dir, "--password-file", base.pwFile, "--idn", "9203152234567")
 	// Every replica's responder answers for a change made on another.
 	for _, i := range all {
 		reps[i].wantOCSPAt(reps[i].httpAddr, issued, "revoked")

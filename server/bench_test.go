@@ -38,7 +38,7 @@ func issueInParallel(b *testing.B, h *harness) {
 				return
 			}
 			_, err = h.client.IssueCertificate(ctx(b), &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(),
-				EnrollmentId: e.EnrollmentId, Csr: csrFor(b, newKey(b)), Evidence: h.evidence(e.Nonce, p)})
+				EnrollmentId: e.EnrollmentId, Csr: csrFor(b, newKey(b)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 			if err != nil {
 				b.Error(err)
 				return

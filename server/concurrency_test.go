@@ -34,9 +34,9 @@ func TestConcurrency_OneLiveCertificatePerSubject(t *testing.T) {
 		e := h.enroll(purpose, banking)
 		id, csr, ev := uuid.NewString(), csrFor(t, newKey(t)), h.evidence(e.Nonce, p)
 		if i%2 == 1 {
-			calls = append(calls, call{true, &signetv1.ReissueCertificateRequest{RequestId: id, EnrollmentId: e.EnrollmentId, Csr: csr, Evidence: ev}})
+			calls = append(calls, call{true, &signetv1.ReissueCertificateRequest{RequestId: id, EnrollmentId: e.EnrollmentId, Csr: csr, Evidence: ev, Holder: holderOf(p)}})
 		} else {
-			calls = append(calls, call{false, &signetv1.IssueCertificateRequest{RequestId: id, EnrollmentId: e.EnrollmentId, Csr: csr, Evidence: ev}})
+			calls = append(calls, call{false, &signetv1.IssueCertificateRequest{RequestId: id, EnrollmentId: e.EnrollmentId, Csr: csr, Evidence: ev, Holder: holderOf(p)}})
 		}
 	}
 

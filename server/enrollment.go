@@ -42,15 +42,20 @@ func (s *enrollmentService) StartEnrollment(ctx context.Context, req *signetv1.S
 	}, nil
 }
 
-func identityRequest(ctx context.Context, requestID, enrollmentID string, csr []byte, ev *signetv1.IdentityEvidence) ca.IdentityRequest {
+func identityRequest(ctx context.Context, requestID, enrollmentID string, csr []byte, ev *signetv1.IdentityEvidence, h *signetv1.HolderIdentity) ca.IdentityRequest {
 	return ca.IdentityRequest{
 		RequestID: requestID, EnrollmentID: enrollmentID, CSR: csr, Actor: actor(ctx),
 		Evidence: ca.Evidence{PhoneToken: ev.GetPhoneToken(), AccountToken: ev.GetAccountToken()},
+		Holder:   holder(h),
 	}
 }
 
+func holder(h *signetv1.HolderIdentity) ca.Holder {
+	return ca.Holder{IDN: h.GetIdn(), RandomNum: h.GetRandomNum(), PreviousRandomNum: h.GetPreviousRandomNum()}
+}
+
 func (s *enrollmentService) IssueCertificate(ctx context.Context, req *signetv1.IssueCertificateRequest) (*signetv1.IssueCertificateResponse, error) {
-	r, err := s.ca.Issue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
+	r, err := s.ca.Issue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence(), req.GetHolder()))
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
@@ -58,7 +63,7 @@ func (s *enrollmentService) IssueCertificate(ctx context.Context, req *signetv1.
 }
 
 func (s *enrollmentService) ReissueCertificate(ctx context.Context, req *signetv1.ReissueCertificateRequest) (*signetv1.ReissueCertificateResponse, error) {
-	r, err := s.ca.Reissue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence()))
+	r, err := s.ca.Reissue(ctx, identityRequest(ctx, req.GetRequestId(), req.GetEnrollmentId(), req.GetCsr(), req.GetEvidence(), req.GetHolder()))
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
@@ -66,7 +71,7 @@ func (s *enrollmentService) ReissueCertificate(ctx context.Context, req *signetv
 }
 
 func (s *enrollmentService) RenewCertificate(ctx context.Context, req *signetv1.RenewCertificateRequest) (*signetv1.RenewCertificateResponse, error) {
-	r, err := s.ca.Renew(ctx, ca.RenewRequest{RequestID: req.GetRequestId(), CSR: req.GetCsr(), Proof: req.GetProof(), Actor: actor(ctx)})
+	r, err := s.ca.Renew(ctx, ca.RenewRequest{RequestID: req.GetRequestId(), CSR: req.GetCsr(), Proof: req.GetProof(), Holder: holder(req.GetHolder()), Actor: actor(ctx)})
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}

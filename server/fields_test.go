@@ -231,7 +231,7 @@ func TestFields_NULInEvidenceJTI(t *testing.T) {
 	ev.PhoneToken = h.minter.PhoneToken(e.Nonce, p, evidencetest.WithClaim("jti", "jti\x00"+uuid.NewString()))
 	before := h.counts()
 	_, err := h.client.IssueCertificate(ctx(t), &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(),
-		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev})
+		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev, Holder: holderOf(p)})
 	if status.Code(err) != codes.InvalidArgument || reasonOf(err) != "evidence_malformed" {
 		t.Fatalf("got %v (reason %q), want INVALID_ARGUMENT / evidence_malformed", err, reasonOf(err))
 	}

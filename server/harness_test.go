@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -90,6 +91,7 @@ type harness struct {
 	http   string // HTTP listener address (/crl, /ocsp, /metrics)
 	pprof  string // profiling listener address (operators only)
 	sealer *audit.Sealer
+	logs   *logBuffer // everything the server logged
 }
 
 // newHarness starts a server; each hook may change what Build made before
@@ -136,7 +138,8 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 
 	configure(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(testWriter{t, logs}, nil))
 	b, err := server.Build(ctx, cfg, clk.Now, log)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +201,7 @@ func newHarnessWith(t testing.TB, configure func(*server.Config), hooks ...func(
 	})
 	return &harness{built: b, t: t, clock: clk, minter: minter, client: signetv1.NewEnrollmentServiceClient(conn), conn: conn,
 		pool: pool, roots: roots, chain: []*x509.Certificate{readCert(t, files.Intermediate)}, ca: b.Authority,
-		admin: alis.Addr().String(), http: hlis.Addr().String(), pprof: pprofAddr, sealer: b.Sealer}
+		admin: alis.Addr().String(), http: hlis.Addr().String(), pprof: pprofAddr, sealer: b.Sealer, logs: logs}
 }
 
 // testStart is tomorrow 10:02:03 KST: after the dev CA's notBefore, and
@@ -217,11 +220,30 @@ func endOfDayKST(t time.Time, years int) time.Time {
 	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, kst.Zone)
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct {
+	t    testing.TB
+	logs *logBuffer
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
+	w.logs.mu.Lock()
+	w.logs.b.Write(b)
+	w.logs.mu.Unlock()
 	return len(b), nil
+}
+
+// logBuffer keeps what a server logged, for tests that check what it must
+// never log.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func writeFile(t testing.TB, path string, b []byte) {
@@ -289,7 +311,7 @@ func (h *harness) issue(p evidencetest.Person, profile string) (*signetv1.Certif
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, profile)
 	key := newKey(h.t)
 	resp, err := h.client.IssueCertificate(ctx(h.t), &signetv1.IssueCertificateRequest{
-		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(h.t, key), Evidence: h.evidence(e.Nonce, p)})
+		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(h.t, key), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 	if err != nil {
 		h.t.Fatalf("IssueCertificate: %v", err)
 	}
@@ -314,7 +336,8 @@ func (h *harness) renew(c *signetv1.Certificate, key crypto.Signer) (*signetv1.R
 	newK := newKey(h.t)
 	csr := csrFor(h.t, newK)
 	resp, err := h.client.RenewCertificate(ctx(h.t), &signetv1.RenewCertificateRequest{
-		RequestId: uuid.NewString(), Csr: csr, Proof: h.proofFor(c, key, ca.MethodRenew, proof.BindCSR(csr))})
+		RequestId: uuid.NewString(), Csr: csr, Proof: h.proofFor(c, key, ca.MethodRenew, proof.BindCSR(csr)),
+		Holder: holderOf(evidencetest.DefaultPerson())})
 	return resp, newK, err
 }
 
@@ -402,4 +425,9 @@ func (h *harness) revokeByProof(c *signetv1.Certificate, key crypto.Signer) {
 	if err != nil {
 		h.t.Fatalf("RevokeCertificate: %v", err)
 	}
+}
+
+// holderOf is p's resident number and fixed R, for the certificate's VID.
+func holderOf(p evidencetest.Person) *signetv1.HolderIdentity {
+	return &signetv1.HolderIdentity{Idn: p.IDN(), RandomNum: p.RandomNum()}
 }

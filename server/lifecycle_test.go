@@ -129,7 +129,7 @@ func TestReissue_KeepsNotAfterAndRevokesOld(t *testing.T) {
 
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 	resp, err := h.client.ReissueCertificate(ctx(t), &signetv1.ReissueCertificateRequest{
-		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p)})
+		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 	if err != nil {
 		t.Fatalf("ReissueCertificate: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestRevoke_ByKeyProofThenKeyBlocked(t *testing.T) {
 	// A new issue is allowed now, but never with the compromised key.
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 	_, err = h.client.IssueCertificate(ctx(t), &signetv1.IssueCertificateRequest{
-		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, key), Evidence: h.evidence(e.Nonce, p)})
+		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, key), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "compromised") {
 		t.Fatalf("issue with compromised key: %v, want InvalidArgument mentioning compromise", err)
 	}
@@ -203,7 +203,7 @@ func TestIssue_RetryWithSameRequestIDReturnsSameCertificate(t *testing.T) {
 	h := newHarness(t)
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 	req := &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId,
-		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, evidencetest.DefaultPerson())}
+		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, evidencetest.DefaultPerson()), Holder: holderOf(evidencetest.DefaultPerson())}
 	first, err := h.client.IssueCertificate(ctx(t), req)
 	if err != nil {
 		t.Fatal(err)

@@ -84,7 +84,7 @@ func TestRateLimit_PerSubject(t *testing.T) {
 	reissue := func(who evidencetest.Person) error {
 		e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 		_, err := h.client.ReissueCertificate(ctx(t), &signetv1.ReissueCertificateRequest{RequestId: uuid.NewString(),
-			EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, who)})
+			EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, who), Holder: holderOf(who)})
 		return err
 	}
 	h.issue(p, banking) // attempt 1

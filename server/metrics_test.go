@@ -77,7 +77,7 @@ func TestMetrics_IssuanceRefusalAndRevocationMoveTheirSeries(t *testing.T) {
 	// A second live certificate for the same person and profile is refused.
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 	_, err := h.client.IssueCertificate(ctx(t), &signetv1.IssueCertificateRequest{
-		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p)})
+		RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 	reason := errorReason(t, err)
 	h.revokeByProof(c, key)
 

@@ -27,7 +27,7 @@ func TestPurgeSpent_AfterRetentionAndReplayStillRefused(t *testing.T) {
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 	ev := h.evidence(e.Nonce, old)
 	if _, err := h.client.IssueCertificate(ctx(t), &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(),
-		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev}); err != nil {
+		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev, Holder: holderOf(old)}); err != nil {
 		t.Fatal(err)
 	}
 	h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking) // never used
@@ -71,7 +71,7 @@ func TestPurgeSpent_AfterRetentionAndReplayStillRefused(t *testing.T) {
 	// Replaying the purged tokens on a new enrollment fails on freshness.
 	e2 := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 	_, err := h.client.ReissueCertificate(ctx(t), &signetv1.ReissueCertificateRequest{RequestId: uuid.NewString(),
-		EnrollmentId: e2.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev})
+		EnrollmentId: e2.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: ev, Holder: holderOf(old)})
 	if code := status.Code(err); code == codes.OK {
 		t.Fatal("a purged evidence token was accepted again")
 	}

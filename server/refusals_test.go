@@ -34,7 +34,7 @@ func TestRefusals(t *testing.T) {
 	issueReq := func(h *harness, mutate func(e *signetv1.StartEnrollmentResponse, r *signetv1.IssueCertificateRequest)) *signetv1.IssueCertificateRequest {
 		e := h.enroll(issuePurpose, banking)
 		r := &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId,
-			Csr: csrFor(h.t, newKey(h.t)), Evidence: h.evidence(e.Nonce, p)}
+			Csr: csrFor(h.t, newKey(h.t)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)}
 		if mutate != nil {
 			mutate(e, r)
 		}
@@ -147,7 +147,7 @@ func TestRefusals(t *testing.T) {
 			h.clock.Set(c.NotAfter.AsTime().Add(time.Second))
 			e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 			r := &signetv1.ReissueCertificateRequest{RequestId: uuid.NewString(),
-				EnrollmentId: e.EnrollmentId, Csr: csrFor(h.t, newKey(h.t)), Evidence: h.evidence(e.Nonce, p)}
+				EnrollmentId: e.EnrollmentId, Csr: csrFor(h.t, newKey(h.t)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)}
 			return func() error { _, err := h.client.ReissueCertificate(ctx(h.t), r); return err }
 		}, codes.FailedPrecondition, "nothing_to_reissue"},
 		{"unknown profile", func(h *harness) func() error {

@@ -74,7 +74,7 @@ func TestRequestID_ConflictingIssuesOneWinner(t *testing.T) {
 	for i := range reqs {
 		e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 		reqs[i] = &signetv1.IssueCertificateRequest{RequestId: requestID, EnrollmentId: e.EnrollmentId,
-			Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, person(i))}
+			Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, person(i)), Holder: holderOf(person(i))}
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -106,7 +106,7 @@ func TestRequestID_ConflictingRenewalsOneWinner(t *testing.T) {
 	for i := range n {
 		csr := csrFor(t, newKey(t))
 		reqs[i] = &signetv1.RenewCertificateRequest{RequestId: requestID, Csr: csr,
-			Proof: h.proofFor(certs[i], keys[i], ca.MethodRenew, proof.BindCSR(csr))}
+			Proof: h.proofFor(certs[i], keys[i], ca.MethodRenew, proof.BindCSR(csr)), Holder: holderOf(person(i))}
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -139,7 +139,7 @@ func TestRequestID_ConflictingRevocationsOneWinner(t *testing.T) {
 	h.issue(person(n), banking)
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 	rr := &signetv1.ReissueCertificateRequest{RequestId: requestID, EnrollmentId: e.EnrollmentId,
-		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, person(n))}
+		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, person(n)), Holder: holderOf(person(n))}
 	calls = append(calls, func() error { _, err := h.client.ReissueCertificate(ctx(t), rr); return err })
 
 	errs := make([]error, len(calls))

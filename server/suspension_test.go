@@ -65,7 +65,7 @@ func TestSuspendResume_HoldBlocksRenewalAndLiftsAgain(t *testing.T) {
 	}
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_REISSUE, banking)
 	_, err = h.client.ReissueCertificate(ctx(t), &signetv1.ReissueCertificateRequest{RequestId: uuid.NewString(),
-		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p)})
+		EnrollmentId: e.EnrollmentId, Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, p), Holder: holderOf(p)})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("reissue while suspended: %v, want FailedPrecondition", err)
 	}

@@ -46,7 +46,7 @@ func TestDatabaseAway_IsUnavailableWithRetryInfo(t *testing.T) {
 	other.Name = "김철수"
 	e := h.enroll(signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE, banking)
 	issue := &signetv1.IssueCertificateRequest{RequestId: uuid.NewString(), EnrollmentId: e.EnrollmentId,
-		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, other)}
+		Csr: csrFor(t, newKey(t)), Evidence: h.evidence(e.Nonce, other), Holder: holderOf(other)}
 
 	if err := cluster.Stop(context.Background()); err != nil {
 		t.Fatal(err)

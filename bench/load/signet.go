@@ -21,6 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/signet-ca/signet/ca/evidence/evidencetest"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -42,6 +43,7 @@ type signetTarget struct {
 type readyIssue struct {
 	enrollmentID string
 	evidence     *signetv1.IdentityEvidence
+	holder       *signetv1.HolderIdentity
 }
 
 var _ target = (*signetTarget)(nil)
@@ -187,6 +189,8 @@ func (t *signetTarget) identify(ctx context.Context, i int) (readyIssue, error) 
 	}
 	r.enrollmentID = e.GetEnrollmentId()
 	r.evidence = &signetv1.IdentityEvidence{PhoneToken: pc.GetToken(), AccountToken: ac.GetToken()}
+	tp := evidencetest.Person{Birth: p.birth}
+	r.holder = &signetv1.HolderIdentity{Idn: tp.IDN(), RandomNum: tp.RandomNum()}
 	return r, nil
 }
 
@@ -203,7 +207,7 @@ func (t *signetTarget) issue(ctx context.Context, i int) error {
 	en := t.enroll[i%len(t.conns)]
 	resp, err := call(ctx, t.cfg.timeout, func(ctx context.Context) (*signetv1.IssueCertificateResponse, error) {
 		return en.IssueCertificate(ctx, &signetv1.IssueCertificateRequest{
-			RequestId: t.request[i], EnrollmentId: r.enrollmentID, Csr: t.csrs[i], Evidence: r.evidence})
+			RequestId: t.request[i], EnrollmentId: r.enrollmentID, Csr: t.csrs[i], Evidence: r.evidence, Holder: r.holder})
 	})
 	if err != nil {
 		return step("IssueCertificate", err)

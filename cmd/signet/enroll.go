@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signet-ca/signet/cmd/signet/internal/cli"
-	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
 
@@ -25,6 +24,7 @@ const profileHelp = "certificate `profile`: personal-banking, personal-general, 
 type enrollFlags struct {
 	profile, passwordFile, keyType string
 	id                             identity
+	idn                            idnFlags
 }
 
 func (f *enrollFlags) register(fs *flag.FlagSet) {
@@ -32,6 +32,7 @@ func (f *enrollFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.passwordFile, "password-file", "", "`file` whose first line is the new certificate password (10+ characters with letters, digits and symbols)")
 	fs.StringVar(&f.keyType, "key", defaultKeyType, "key `type`: "+keyTypeList)
 	f.id.register(fs)
+	f.idn.register(fs)
 }
 
 // prepared is the local half of an issuance, done before the server is
@@ -42,6 +43,7 @@ type prepared struct {
 	key    crypto.Signer
 	csr    []byte
 	encKey []byte
+	holder *signetv1.HolderIdentity
 }
 
 func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) {
@@ -58,6 +60,10 @@ func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) 
 	if err != nil {
 		return nil, cli.UsageErr(fs, "%v", err)
 	}
+	idn, err := f.idn.value()
+	if err != nil {
+		return nil, cli.UsageErr(fs, "%v", err)
+	}
 	if home == "" {
 		return nil, cli.UsageErr(fs, "--home is required: the folder that holds (or will hold) NPKI")
 	}
@@ -68,11 +74,15 @@ func (f *enrollFlags) prepare(fs *flag.FlagSet, home string) (*prepared, error) 
 	if err != nil {
 		return nil, err
 	}
-	encKey, err := npki.EncryptPKCS8(key, pw)
+	r, err := newRandomNum()
 	if err != nil {
-		return nil, fmt.Errorf("encrypting the new key: %w", err)
+		return nil, err
 	}
-	return &prepared{key: key, csr: csr, encKey: encKey}, nil
+	encKey, err := sealWithRandom(key, r, pw)
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{key: key, csr: csr, encKey: encKey, holder: holderIdentity(idn, r, nil)}, nil
 }
 
 func runEnroll(ctx context.Context, e *cli.Env, args []string) error {
@@ -87,7 +97,7 @@ func runReissue(ctx context.Context, e *cli.Env, args []string) error {
 // new key's request; reissue also revokes the old certificate (superseded)
 // and keeps its notAfter, on the server.
 func enrollOrReissue(ctx context.Context, e *cli.Env, args []string, name string, purpose signetv1.EnrollmentPurpose) error {
-	fs := cli.NewFlagSet(e, name, "--name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM --password-file F [--profile P] [--key T]")
+	fs := cli.NewFlagSet(e, name, "--name N --birth YYYYMMDD --phone 010... --carrier SKT --bank 004 --account NUM --idn-file F --password-file F [--profile P] [--key T]")
 	var f enrollFlags
 	f.register(fs)
 	if err := cli.Parse(fs, args); err != nil {
@@ -120,7 +130,7 @@ func enrollOrReissue(ctx context.Context, e *cli.Env, args []string, name string
 	if purpose == signetv1.EnrollmentPurpose_ENROLLMENT_PURPOSE_ISSUE {
 		resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.IssueCertificateResponse, error) {
 			return c.enroll.IssueCertificate(ctx, &signetv1.IssueCertificateRequest{
-				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
+				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev, Holder: p.holder})
 		})
 		if err != nil {
 			return err
@@ -129,7 +139,7 @@ func enrollOrReissue(ctx context.Context, e *cli.Env, args []string, name string
 	} else {
 		resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.ReissueCertificateResponse, error) {
 			return c.enroll.ReissueCertificate(ctx, &signetv1.ReissueCertificateRequest{
-				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev})
+				RequestId: requestID, EnrollmentId: en.GetEnrollmentId(), Csr: p.csr, Evidence: ev, Holder: p.holder})
 		})
 		if err != nil {
 			return err

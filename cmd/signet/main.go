@@ -33,6 +33,7 @@ var commands = []cli.Command{
 	{Name: "import", Summary: "add a certificate from a PKCS#12 file or an NPKI folder (가져오기)", Run: runImport},
 	{Name: "copy", Summary: "copy a certificate to another device with a 6-digit code: copy send | copy receive (인증서 복사)", Run: runCopy},
 	{Name: "login", Summary: "sign in with a certificate, as a bank's app does (인증서 로그인)", Run: runLogin},
+	{Name: "verify-id", Summary: "prove a certificate is a person's: its VID from the resident number and the key file's R (본인확인)", Run: runVerifyID},
 	{Name: "passwd", Summary: "change the certificate password (비밀번호 변경)", Run: runPasswd},
 	{Name: "admin", Summary: "staff commands on the admin listener: search, history, audit log, stats, operator actions", Run: admin.Run},
 }

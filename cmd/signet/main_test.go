@@ -72,6 +72,10 @@ func TestRun_RefusesBadInputBeforeContactingServer(t *testing.T) {
 			"fix these flags:\n  --bank: bank code must be 3 digits, e.g. 004\n  --account: account number must be 6 to 16 digits"},
 		{"enroll weak password", append(with("enroll", "--password-file", weak), identityArgs()...),
 			"--password-file: password must be at least 10 characters and mix letters, digits and symbols: only 7 characters"},
+		{"enroll without a resident number", append(with("enroll", "--password-file", pw), identityArgs()...),
+			"--idn or --idn-file is required"},
+		{"enroll resident number too short", append(with("enroll", "--password-file", pw, "--idn", "900101123"), identityArgs()...),
+			"--idn: a resident registration number has 13 digits, got 9 characters"},
 		{"enroll no password file", append(with("enroll"), identityArgs()...), "--password-file is required"},
 		{"enroll unknown key type", append(with("enroll", "--password-file", pw, "--key", "dsa1024"), identityArgs()...),
 			`--key "dsa1024" is not supported: use rsa2048, rsa3072, rsa4096, ecdsa-p256 or ecdsa-p384`},
@@ -145,6 +149,7 @@ func TestRun_ValidInputReachesServer(t *testing.T) {
 	pw := writeFile(t, goodPassword+"\n")
 	args := append(noServer(t), "enroll", "--password-file", pw, "--key", "ecdsa-p256")
 	args = append(args, identityArgs("--phone", "010-1234-5678", "--carrier", "skt", "--account", "123-456-789012")...)
+	args = append(args, "--idn", "900101-1234567")
 	code, _, stderr := runCLI(t, args...)
 	if code != cli.ExitFail || !strings.Contains(stderr, "signet: reading the trust anchor (--ca-file)") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)

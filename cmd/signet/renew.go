@@ -24,8 +24,10 @@ const (
 // runRenew is 갱신: the current key signs a proof bound to a new key's
 // request, and the renewed certificate replaces the pair in the same folder.
 func runRenew(ctx context.Context, e *cli.Env, args []string) error {
-	fs := cli.NewFlagSet(e, "renew", "--cert DIR --password-file F [--key T]")
+	fs := cli.NewFlagSet(e, "renew", "--cert DIR --idn-file F --password-file F [--key T]")
 	var dir, passwordFile, keyType, audience string
+	var idnf idnFlags
+	idnf.register(fs)
 	fs.StringVar(&dir, "cert", "", "NPKI certificate `folder` (holding signCert.der and signPri.key)")
 	fs.StringVar(&passwordFile, "password-file", "", "`file` whose first line is the certificate password; the new key gets the same password")
 	fs.StringVar(&keyType, "key", defaultKeyType, "new key `type`: "+keyTypeList)
@@ -45,11 +47,16 @@ func runRenew(ctx context.Context, e *cli.Env, args []string) error {
 	if err != nil {
 		return cli.UsageErr(fs, "%v", err)
 	}
+	idn, err := idnf.value()
+	if err != nil {
+		return cli.UsageErr(fs, "%v", err)
+	}
 	dir = certDir(dir)
-	cert, key, err := loadKeyPair(dir, pw)
+	cert, old, err := loadKey(dir, pw)
 	if err != nil {
 		return err
 	}
+	key := old.Signer
 	if err := checkWritable(dir); err != nil {
 		return err
 	}
@@ -57,9 +64,15 @@ func runRenew(ctx context.Context, e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	encKey, err := npki.EncryptPKCS8(newKey, pw)
+	// The new key gets a new R; the old R proves the number against the
+	// current certificate's VID.
+	r, err := newRandomNum()
 	if err != nil {
-		return fmt.Errorf("encrypting the new key: %w", err)
+		return err
+	}
+	encKey, err := sealWithRandom(newKey, r, pw)
+	if err != nil {
+		return err
 	}
 
 	c, err := dial(e.G)
@@ -78,7 +91,8 @@ func runRenew(ctx context.Context, e *cli.Env, args []string) error {
 	}
 	requestID := uuid.NewString()
 	resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RenewCertificateResponse, error) {
-		return c.enroll.RenewCertificate(ctx, &signetv1.RenewCertificateRequest{RequestId: requestID, Csr: csr, Proof: token})
+		return c.enroll.RenewCertificate(ctx, &signetv1.RenewCertificateRequest{RequestId: requestID, Csr: csr, Proof: token,
+			Holder: holderIdentity(idn, r, old.RandomNum)})
 	})
 	if err != nil {
 		return err

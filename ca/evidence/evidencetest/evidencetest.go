@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -76,6 +77,22 @@ func DefaultPerson() Person {
 // CI returns the person's test CI: 88-char base64 of an HMAC-SHA512 over name
 // and birth, so the same Person always gets the same CI.
 func (p Person) CI() string { return derive("evidencetest-ci", p) }
+
+// IDN returns a test resident number that agrees with the birth date
+// (YYMMDD, then 1 for the 1900s or 3 for the 2000s), as issuance checks.
+func (p Person) IDN() string {
+	century := "1"
+	if strings.HasPrefix(p.Birth, "20") {
+		century = "3"
+	}
+	return p.Birth[2:] + century + "234567"
+}
+
+// RandomNum is a test R: fixed for a birth date (as IDN is), so that tests
+// renew with the R they issued with without tracking the person.
+func (p Person) RandomNum() []byte {
+	return []byte(derive("evidencetest-r", Person{Birth: p.Birth}))[:20]
+}
 
 // DI returns the person's test DI.
 func (p Person) DI() string { return derive("evidencetest-di", p) }

@@ -346,6 +346,77 @@ func (x *IdentityEvidence) GetAccountToken() string {
 	return ""
 }
 
+// HolderIdentity is what the RA channel passes so that the certificate can
+// carry the KISA identity extension (identifyData) with a VID: the
+// person's resident registration number and the 20-byte random R that the
+// holder's device made and keeps in signPri.key. Signet uses both only to
+// compute VID = H(H(DER(SEQUENCE { idn, R }))) in memory; neither is stored
+// or logged.
+// Next unused field number: 4
+type HolderIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 13 digits, no hyphen (주민등록번호).
+	Idn string `protobuf:"bytes,1,opt,name=idn,proto3" json:"idn,omitempty"`
+	// R for the new certificate's key (20 bytes).
+	RandomNum []byte `protobuf:"bytes,2,opt,name=random_num,json=randomNum,proto3" json:"random_num,omitempty"`
+	// Renewal only: R of the certificate being renewed, to prove idn against
+	// its VID. Empty when the device kept the same R.
+	PreviousRandomNum []byte `protobuf:"bytes,3,opt,name=previous_random_num,json=previousRandomNum,proto3" json:"previous_random_num,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *HolderIdentity) Reset() {
+	*x = HolderIdentity{}
+	mi := &file_signet_v1_certificate_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HolderIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HolderIdentity) ProtoMessage() {}
+
+func (x *HolderIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_certificate_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HolderIdentity.ProtoReflect.Descriptor instead.
+func (*HolderIdentity) Descriptor() ([]byte, []int) {
+	return file_signet_v1_certificate_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HolderIdentity) GetIdn() string {
+	if x != nil {
+		return x.Idn
+	}
+	return ""
+}
+
+func (x *HolderIdentity) GetRandomNum() []byte {
+	if x != nil {
+		return x.RandomNum
+	}
+	return nil
+}
+
+func (x *HolderIdentity) GetPreviousRandomNum() []byte {
+	if x != nil {
+		return x.PreviousRandomNum
+	}
+	return nil
+}
+
 var File_signet_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_signet_v1_certificate_proto_rawDesc = "" +
@@ -371,7 +442,12 @@ const file_signet_v1_certificate_proto_rawDesc = "" +
 	"\x10IdentityEvidence\x12\x1f\n" +
 	"\vphone_token\x18\x01 \x01(\tR\n" +
 	"phoneToken\x12#\n" +
-	"\raccount_token\x18\x02 \x01(\tR\faccountToken*\xb8\x01\n" +
+	"\raccount_token\x18\x02 \x01(\tR\faccountToken\"q\n" +
+	"\x0eHolderIdentity\x12\x10\n" +
+	"\x03idn\x18\x01 \x01(\tR\x03idn\x12\x1d\n" +
+	"\n" +
+	"random_num\x18\x02 \x01(\fR\trandomNum\x12.\n" +
+	"\x13previous_random_num\x18\x03 \x01(\fR\x11previousRandomNum*\xb8\x01\n" +
 	"\x11CertificateStatus\x12\"\n" +
 	"\x1eCERTIFICATE_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CERTIFICATE_STATUS_ACTIVE\x10\x01\x12 \n" +
@@ -404,20 +480,21 @@ func file_signet_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_signet_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_signet_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_signet_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_signet_v1_certificate_proto_goTypes = []any{
 	(CertificateStatus)(0),        // 0: signet.v1.CertificateStatus
 	(RevocationReason)(0),         // 1: signet.v1.RevocationReason
 	(*Certificate)(nil),           // 2: signet.v1.Certificate
 	(*IdentityEvidence)(nil),      // 3: signet.v1.IdentityEvidence
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*HolderIdentity)(nil),        // 4: signet.v1.HolderIdentity
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_signet_v1_certificate_proto_depIdxs = []int32{
 	0, // 0: signet.v1.Certificate.status:type_name -> signet.v1.CertificateStatus
-	4, // 1: signet.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	4, // 2: signet.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	5, // 1: signet.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	5, // 2: signet.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
 	1, // 3: signet.v1.Certificate.revocation_reason:type_name -> signet.v1.RevocationReason
-	4, // 4: signet.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	5, // 4: signet.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	5, // [5:5] is the sub-list for method output_type
 	5, // [5:5] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name
@@ -436,7 +513,7 @@ func file_signet_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signet_v1_certificate_proto_rawDesc), len(file_signet_v1_certificate_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

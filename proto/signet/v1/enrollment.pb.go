@@ -206,14 +206,16 @@ func (x *StartEnrollmentResponse) GetAudience() string {
 	return ""
 }
 
-// Next unused field number: 5
+// Next unused field number: 6
 type IssueCertificateRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	RequestId    string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	EnrollmentId string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
 	// DER PKCS#10 request signed by the subscriber's new key.
-	Csr           []byte            `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
-	Evidence      *IdentityEvidence `protobuf:"bytes,4,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	Csr      []byte            `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
+	Evidence *IdentityEvidence `protobuf:"bytes,4,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	// The resident number and R for the certificate's VID (required).
+	Holder        *HolderIdentity `protobuf:"bytes,5,opt,name=holder,proto3" json:"holder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +278,13 @@ func (x *IssueCertificateRequest) GetEvidence() *IdentityEvidence {
 	return nil
 }
 
+func (x *IssueCertificateRequest) GetHolder() *HolderIdentity {
+	if x != nil {
+		return x.Holder
+	}
+	return nil
+}
+
 // Next unused field number: 2
 type IssueCertificateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -321,13 +330,15 @@ func (x *IssueCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
-// Next unused field number: 5
+// Next unused field number: 6
 type ReissueCertificateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	EnrollmentId  string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
-	Csr           []byte                 `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
-	Evidence      *IdentityEvidence      `protobuf:"bytes,4,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RequestId    string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	EnrollmentId string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	Csr          []byte                 `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
+	Evidence     *IdentityEvidence      `protobuf:"bytes,4,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	// The resident number and R for the new certificate's VID (required).
+	Holder        *HolderIdentity `protobuf:"bytes,5,opt,name=holder,proto3" json:"holder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,6 +401,13 @@ func (x *ReissueCertificateRequest) GetEvidence() *IdentityEvidence {
 	return nil
 }
 
+func (x *ReissueCertificateRequest) GetHolder() *HolderIdentity {
+	if x != nil {
+		return x.Holder
+	}
+	return nil
+}
+
 // Next unused field number: 3
 type ReissueCertificateResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -444,7 +462,7 @@ func (x *ReissueCertificateResponse) GetReplacedSerial() string {
 	return ""
 }
 
-// Next unused field number: 4
+// Next unused field number: 5
 type RenewCertificateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -452,7 +470,11 @@ type RenewCertificateRequest struct {
 	Csr []byte `protobuf:"bytes,2,opt,name=csr,proto3" json:"csr,omitempty"`
 	// Compact JWS signed by the current certificate's key, the certificate in
 	// x5c, with aud, method, iat, jti, serial and binding = hex SHA-256 of csr.
-	Proof         string `protobuf:"bytes,3,opt,name=proof,proto3" json:"proof,omitempty"`
+	Proof string `protobuf:"bytes,3,opt,name=proof,proto3" json:"proof,omitempty"`
+	// The resident number, the new key's R, and (if R changed) the old R, so
+	// that the new certificate carries a VID proved against the old one's
+	// (required when the old certificate carries identifyData).
+	Holder        *HolderIdentity `protobuf:"bytes,4,opt,name=holder,proto3" json:"holder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +528,13 @@ func (x *RenewCertificateRequest) GetProof() string {
 		return x.Proof
 	}
 	return ""
+}
+
+func (x *RenewCertificateRequest) GetHolder() *HolderIdentity {
+	if x != nil {
+		return x.Holder
+	}
+	return nil
 }
 
 // Next unused field number: 3
@@ -1165,29 +1194,32 @@ const file_signet_v1_enrollment_proto_rawDesc = "" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x129\n" +
 	"\n" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1a\n" +
-	"\baudience\x18\x04 \x01(\tR\baudience\"\xa8\x01\n" +
+	"\baudience\x18\x04 \x01(\tR\baudience\"\xdb\x01\n" +
 	"\x17IssueCertificateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12#\n" +
 	"\renrollment_id\x18\x02 \x01(\tR\fenrollmentId\x12\x10\n" +
 	"\x03csr\x18\x03 \x01(\fR\x03csr\x127\n" +
-	"\bevidence\x18\x04 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\"T\n" +
+	"\bevidence\x18\x04 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\x121\n" +
+	"\x06holder\x18\x05 \x01(\v2\x19.signet.v1.HolderIdentityR\x06holder\"T\n" +
 	"\x18IssueCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"\xaa\x01\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"\xdd\x01\n" +
 	"\x19ReissueCertificateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12#\n" +
 	"\renrollment_id\x18\x02 \x01(\tR\fenrollmentId\x12\x10\n" +
 	"\x03csr\x18\x03 \x01(\fR\x03csr\x127\n" +
-	"\bevidence\x18\x04 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\"\x7f\n" +
+	"\bevidence\x18\x04 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\x121\n" +
+	"\x06holder\x18\x05 \x01(\v2\x19.signet.v1.HolderIdentityR\x06holder\"\x7f\n" +
 	"\x1aReissueCertificateResponse\x128\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\x12'\n" +
-	"\x0freplaced_serial\x18\x02 \x01(\tR\x0ereplacedSerial\"`\n" +
+	"\x0freplaced_serial\x18\x02 \x01(\tR\x0ereplacedSerial\"\x93\x01\n" +
 	"\x17RenewCertificateRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\fR\x03csr\x12\x14\n" +
-	"\x05proof\x18\x03 \x01(\tR\x05proof\"}\n" +
+	"\x05proof\x18\x03 \x01(\tR\x05proof\x121\n" +
+	"\x06holder\x18\x04 \x01(\v2\x19.signet.v1.HolderIdentityR\x06holder\"}\n" +
 	"\x18RenewCertificateResponse\x128\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\x12'\n" +
 	"\x0freplaced_serial\x18\x02 \x01(\tR\x0ereplacedSerial\"\xef\x01\n" +
@@ -1278,47 +1310,51 @@ var file_signet_v1_enrollment_proto_goTypes = []any{
 	(*GetCertificateResponse)(nil),     // 17: signet.v1.GetCertificateResponse
 	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
 	(*IdentityEvidence)(nil),           // 19: signet.v1.IdentityEvidence
-	(*Certificate)(nil),                // 20: signet.v1.Certificate
-	(RevocationReason)(0),              // 21: signet.v1.RevocationReason
+	(*HolderIdentity)(nil),             // 20: signet.v1.HolderIdentity
+	(*Certificate)(nil),                // 21: signet.v1.Certificate
+	(RevocationReason)(0),              // 22: signet.v1.RevocationReason
 }
 var file_signet_v1_enrollment_proto_depIdxs = []int32{
 	0,  // 0: signet.v1.StartEnrollmentRequest.purpose:type_name -> signet.v1.EnrollmentPurpose
 	18, // 1: signet.v1.StartEnrollmentResponse.expires_at:type_name -> google.protobuf.Timestamp
 	19, // 2: signet.v1.IssueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
-	20, // 3: signet.v1.IssueCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	19, // 4: signet.v1.ReissueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
-	20, // 5: signet.v1.ReissueCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	20, // 6: signet.v1.RenewCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	21, // 7: signet.v1.RevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
-	10, // 8: signet.v1.RevokeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
-	19, // 9: signet.v1.IdentityAuthorization.evidence:type_name -> signet.v1.IdentityEvidence
-	20, // 10: signet.v1.RevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	10, // 11: signet.v1.SuspendCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
-	20, // 12: signet.v1.SuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	10, // 13: signet.v1.ResumeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
-	20, // 14: signet.v1.ResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	20, // 15: signet.v1.GetCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	1,  // 16: signet.v1.EnrollmentService.StartEnrollment:input_type -> signet.v1.StartEnrollmentRequest
-	3,  // 17: signet.v1.EnrollmentService.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
-	5,  // 18: signet.v1.EnrollmentService.ReissueCertificate:input_type -> signet.v1.ReissueCertificateRequest
-	7,  // 19: signet.v1.EnrollmentService.RenewCertificate:input_type -> signet.v1.RenewCertificateRequest
-	9,  // 20: signet.v1.EnrollmentService.RevokeCertificate:input_type -> signet.v1.RevokeCertificateRequest
-	12, // 21: signet.v1.EnrollmentService.SuspendCertificate:input_type -> signet.v1.SuspendCertificateRequest
-	14, // 22: signet.v1.EnrollmentService.ResumeCertificate:input_type -> signet.v1.ResumeCertificateRequest
-	16, // 23: signet.v1.EnrollmentService.GetCertificate:input_type -> signet.v1.GetCertificateRequest
-	2,  // 24: signet.v1.EnrollmentService.StartEnrollment:output_type -> signet.v1.StartEnrollmentResponse
-	4,  // 25: signet.v1.EnrollmentService.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
-	6,  // 26: signet.v1.EnrollmentService.ReissueCertificate:output_type -> signet.v1.ReissueCertificateResponse
-	8,  // 27: signet.v1.EnrollmentService.RenewCertificate:output_type -> signet.v1.RenewCertificateResponse
-	11, // 28: signet.v1.EnrollmentService.RevokeCertificate:output_type -> signet.v1.RevokeCertificateResponse
-	13, // 29: signet.v1.EnrollmentService.SuspendCertificate:output_type -> signet.v1.SuspendCertificateResponse
-	15, // 30: signet.v1.EnrollmentService.ResumeCertificate:output_type -> signet.v1.ResumeCertificateResponse
-	17, // 31: signet.v1.EnrollmentService.GetCertificate:output_type -> signet.v1.GetCertificateResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	20, // 3: signet.v1.IssueCertificateRequest.holder:type_name -> signet.v1.HolderIdentity
+	21, // 4: signet.v1.IssueCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	19, // 5: signet.v1.ReissueCertificateRequest.evidence:type_name -> signet.v1.IdentityEvidence
+	20, // 6: signet.v1.ReissueCertificateRequest.holder:type_name -> signet.v1.HolderIdentity
+	21, // 7: signet.v1.ReissueCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	20, // 8: signet.v1.RenewCertificateRequest.holder:type_name -> signet.v1.HolderIdentity
+	21, // 9: signet.v1.RenewCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	22, // 10: signet.v1.RevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
+	10, // 11: signet.v1.RevokeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
+	19, // 12: signet.v1.IdentityAuthorization.evidence:type_name -> signet.v1.IdentityEvidence
+	21, // 13: signet.v1.RevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	10, // 14: signet.v1.SuspendCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
+	21, // 15: signet.v1.SuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	10, // 16: signet.v1.ResumeCertificateRequest.identity:type_name -> signet.v1.IdentityAuthorization
+	21, // 17: signet.v1.ResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	21, // 18: signet.v1.GetCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	1,  // 19: signet.v1.EnrollmentService.StartEnrollment:input_type -> signet.v1.StartEnrollmentRequest
+	3,  // 20: signet.v1.EnrollmentService.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
+	5,  // 21: signet.v1.EnrollmentService.ReissueCertificate:input_type -> signet.v1.ReissueCertificateRequest
+	7,  // 22: signet.v1.EnrollmentService.RenewCertificate:input_type -> signet.v1.RenewCertificateRequest
+	9,  // 23: signet.v1.EnrollmentService.RevokeCertificate:input_type -> signet.v1.RevokeCertificateRequest
+	12, // 24: signet.v1.EnrollmentService.SuspendCertificate:input_type -> signet.v1.SuspendCertificateRequest
+	14, // 25: signet.v1.EnrollmentService.ResumeCertificate:input_type -> signet.v1.ResumeCertificateRequest
+	16, // 26: signet.v1.EnrollmentService.GetCertificate:input_type -> signet.v1.GetCertificateRequest
+	2,  // 27: signet.v1.EnrollmentService.StartEnrollment:output_type -> signet.v1.StartEnrollmentResponse
+	4,  // 28: signet.v1.EnrollmentService.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
+	6,  // 29: signet.v1.EnrollmentService.ReissueCertificate:output_type -> signet.v1.ReissueCertificateResponse
+	8,  // 30: signet.v1.EnrollmentService.RenewCertificate:output_type -> signet.v1.RenewCertificateResponse
+	11, // 31: signet.v1.EnrollmentService.RevokeCertificate:output_type -> signet.v1.RevokeCertificateResponse
+	13, // 32: signet.v1.EnrollmentService.SuspendCertificate:output_type -> signet.v1.SuspendCertificateResponse
+	15, // 33: signet.v1.EnrollmentService.ResumeCertificate:output_type -> signet.v1.ResumeCertificateResponse
+	17, // 34: signet.v1.EnrollmentService.GetCertificate:output_type -> signet.v1.GetCertificateResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_signet_v1_enrollment_proto_init() }
