@@ -28,7 +28,7 @@ test:
 FUZZTIME ?= 5s
 FUZZ_TARGETS = ./ca:FuzzParseCSR ./ca/evidence:FuzzVerifyEvidence ./ca/proof:FuzzVerifyProof \
 	./store:FuzzPageToken ./ocsp:FuzzParseRequest ./ocsp:FuzzOCSPPost ./ocsp:FuzzOCSPGet \
-	./cmd/signet/admin:FuzzAdminFilters ./npki:FuzzOpenKey ./npki:FuzzDecryptPKCS8
+	./cmd/signet/admin:FuzzAdminFilters ./npki:FuzzOpenKey ./npki:FuzzDecryptPKCS8 ./ca/identity:FuzzFromCertificateSAN
 
 ## fuzz-smoke: run each fuzz target for FUZZTIME (default 5s)
 .PHONY: fuzz-smoke
