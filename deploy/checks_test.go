@@ -298,6 +298,10 @@ func checkServices(o *overlay) error {
 	if exposes["admin"] == exposes["grpc"] {
 		return fmt.Errorf("the admin port shares Service %s with the public API", exposes["admin"])
 	}
+	// Profiles are for operators: beside the admin API, never public.
+	if _, on := o.Ports["pprof"]; on && exposes["pprof"] != exposes["admin"] {
+		return fmt.Errorf("the pprof port is behind %q, not the admin Service %s", exposes["pprof"], exposes["admin"])
+	}
 	return nil
 }
 
@@ -315,28 +319,41 @@ func checkAdminPolicy(o *overlay) error {
 	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
 		return errors.New("the NetworkPolicy does not restrict ingress")
 	}
-	adminPort := o.Ports["admin"]
+	for _, name := range []string{"admin", "pprof"} {
+		if _, on := o.Ports[name]; !on && name != "admin" {
+			continue
+		}
+		if err := staffOnly(np, name, o.Ports[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// staffOnly: some ingress rule admits the staff namespace to the port, and
+// every rule that admits the port admits only that namespace.
+func staffOnly(np *networkingv1.NetworkPolicy, portName string, portNumber int32) error {
 	admitted := false
 	for i, r := range np.Spec.Ingress {
-		if !ruleAdmitsPort(r.Ports, "admin", adminPort) {
+		if !ruleAdmitsPort(r.Ports, portName, portNumber) {
 			continue
 		}
 		if len(r.From) == 0 {
-			return fmt.Errorf("ingress rule %d lets anyone reach the admin port", i)
+			return fmt.Errorf("ingress rule %d lets anyone reach the %s port", i, portName)
 		}
 		for _, peer := range r.From {
 			if peer.IPBlock != nil || peer.PodSelector != nil && peer.NamespaceSelector == nil {
-				return fmt.Errorf("ingress rule %d admits the admin port from outside the %s namespace", i, staffNS)
+				return fmt.Errorf("ingress rule %d admits the %s port from outside the %s namespace", i, portName, staffNS)
 			}
 			ns := peer.NamespaceSelector
 			if ns == nil || len(ns.MatchExpressions) > 0 || len(ns.MatchLabels) != 1 || ns.MatchLabels["kubernetes.io/metadata.name"] != staffNS {
-				return fmt.Errorf("ingress rule %d: the admin port must be admitted only by namespaceSelector kubernetes.io/metadata.name=%s", i, staffNS)
+				return fmt.Errorf("ingress rule %d: the %s port must be admitted only by namespaceSelector kubernetes.io/metadata.name=%s", i, portName, staffNS)
 			}
 		}
 		admitted = true
 	}
 	if !admitted {
-		return errors.New("no ingress rule admits the staff namespace to the admin port")
+		return fmt.Errorf("no ingress rule admits the staff namespace to the %s port", portName)
 	}
 	return nil
 }

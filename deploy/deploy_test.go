@@ -298,6 +298,14 @@ func TestChecks_EachCanFail(t *testing.T) {
 			o.NetworkPolicy.Spec.Ingress[1].From[0].NamespaceSelector.MatchLabels = nil
 		}},
 		{"admin network policy", "the public rule admits every port", func(o *overlay) { o.NetworkPolicy.Spec.Ingress[0].Ports = nil }},
+		{"admin network policy", "pprof admitted from anywhere", func(o *overlay) {
+			o.NetworkPolicy.Spec.Ingress[0].Ports = append(o.NetworkPolicy.Spec.Ingress[0].Ports, o.NetworkPolicy.Spec.Ingress[1].Ports[1])
+		}},
+		{"services", "pprof behind the public Service", func(o *overlay) {
+			a := o.Services["signet-admin"]
+			o.Services["signet"].Spec.Ports = append(o.Services["signet"].Spec.Ports, a.Spec.Ports[1])
+			a.Spec.Ports = a.Spec.Ports[:1]
+		}},
 		{"admin network policy", "an ipBlock for the admin port", func(o *overlay) {
 			r := &o.NetworkPolicy.Spec.Ingress[1]
 			r.From = append(r.From, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}})

@@ -448,7 +448,7 @@ func port(addr string) (int32, error) {
 // by the names the manifests give them.
 func listenerPorts(cfg *server.Config) (map[string]int32, error) {
 	out := map[string]int32{}
-	for name, addr := range map[string]string{"grpc": cfg.GRPCAddr, "http": cfg.HTTPAddr, "admin": cfg.AdminAddr} {
+	for name, addr := range map[string]string{"grpc": cfg.GRPCAddr, "http": cfg.HTTPAddr, "admin": cfg.AdminAddr, "pprof": cfg.PprofAddr} {
 		if addr == "" {
 			continue
 		}
