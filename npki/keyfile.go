@@ -255,9 +255,9 @@ func (k *Key) Seal(password []byte, s Scheme) ([]byte, error) {
 	}
 	defer clear(plain)
 	if s == PBES2SEED {
-		return sealPBES2(plain, password, nil, sha1.New, oidSEEDCBC, seed.KeySize, false, seed.NewCipher)
+		return sealPBES2(plain, password, iterations, nil, sha1.New, oidSEEDCBC, seed.KeySize, false, seed.NewCipher)
 	}
-	return sealPBES2(plain, password, oidHMACWithSHA256, sha256.New, oidAES256CBC, aesKeyLen, true, newAES)
+	return sealPBES2(plain, password, iterations, oidHMACWithSHA256, sha256.New, oidAES256CBC, aesKeyLen, true, newAES)
 }
 
 // kisaPBEParams is PBEParameter (PKCS#5 v1.5, RFC 8018 Appendix A.3), the

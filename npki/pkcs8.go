@@ -126,13 +126,13 @@ func DecryptPKCS8(der []byte, password []byte) (crypto.Signer, error) {
 // sealPBES2 encrypts plain with PBES2 (RFC 8018 §6.2): PBKDF2 with a random
 // 16-byte salt and the given prf (nil for the hmacWithSHA1 default, which
 // DER then leaves out), and encOID in CBC mode with a random IV.
-func sealPBES2(plain, password []byte, prf asn1.ObjectIdentifier, prfHash func() hash.Hash, encOID asn1.ObjectIdentifier, keyLen int, writeKeyLen bool,
+func sealPBES2(plain, password []byte, rounds int, prf asn1.ObjectIdentifier, prfHash func() hash.Hash, encOID asn1.ObjectIdentifier, keyLen int, writeKeyLen bool,
 	newCipher func([]byte) (cipher.Block, error)) ([]byte, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("npki: reading random salt: %w", err)
 	}
-	dk, err := pbkdf2.Key(prfHash, string(password), salt, iterations, keyLen)
+	dk, err := pbkdf2.Key(prfHash, string(password), salt, rounds, keyLen)
 	if err != nil {
 		return nil, fmt.Errorf("npki: deriving key from password: %w", err)
 	}
@@ -152,7 +152,7 @@ func sealPBES2(plain, password []byte, prf asn1.ObjectIdentifier, prfHash func()
 
 	p := pbkdf2Params{
 		Salt:           asn1.RawValue{Tag: asn1.TagOctetString, Bytes: salt},
-		IterationCount: iterations,
+		IterationCount: rounds,
 	}
 	if writeKeyLen {
 		p.KeyLength = keyLen

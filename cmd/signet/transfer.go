@@ -99,17 +99,14 @@ func runExport(ctx context.Context, e *cli.Env, args []string) error {
 			return fmt.Errorf("cannot include the certificate chain: %w", err)
 		}
 	}
-	pfx, err := pkcs12.Modern.WithIterations(pfxIterations).Encode(key.Signer, cert, chain, string(outPW))
+	// npki writes the PFX itself: the key bag keeps randomNum, without
+	// which the holder could not prove identity (the VID) after an import.
+	pfx, err := key.EncodePFX(cert, chain, outPW, pfxIterations)
 	if err != nil {
 		return fmt.Errorf("encoding the PKCS#12 file: %w", err)
 	}
 	if err := writeNew(pfxPath, pfx); err != nil {
 		return err
-	}
-	if key.RandomNum != nil {
-		// TODO(signet): go-pkcs12 writes the key bag without PKCS#8
-		// attributes, so randomNum does not travel in the PFX.
-		fmt.Fprintf(e.Stderr, "signet: note: %s does not carry the key's identity random (randomNum); keep the NPKI folder (or use `signet export --npki`) if a site checks your identity with it\n", pfxPath)
 	}
 	fmt.Fprintf(e.Stdout, "exported %s to %s (PKCS#12, %d chain certificates)\n", dir, pfxPath, len(chain))
 	return nil
@@ -251,6 +248,11 @@ func readPFX(path string, password []byte) (*x509.Certificate, *npki.Key, []*x50
 	key := &npki.Key{Signer: signer}
 	if !sameKey(cert, key.Signer) {
 		return nil, nil, nil, fmt.Errorf("--pfx %s: the private key does not belong to the certificate %s", path, cert.SerialNumber.Text(16))
+	}
+	// go-pkcs12 has checked the MAC and read the key, but not its PKCS#8
+	// attributes: the VID's randomNum is read from the key bag again.
+	if key.RandomNum, err = npki.PFXRandomNum(data, password); err != nil {
+		return nil, nil, nil, fmt.Errorf("--pfx %s: reading the key's randomNum (R, for identity checks): %w", path, err)
 	}
 	return cert, key, chain, nil
 }

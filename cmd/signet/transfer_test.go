@@ -197,7 +197,8 @@ func TestExportImport_PFXRoundTrip(t *testing.T) {
 	p := newTransferPKI(t)
 	key := newP256(t)
 	cert := p.issue(key.Public(), signetv1.CertificateStatus_CERTIFICATE_STATUS_ACTIVE)
-	enc, err := npki.EncryptPKCS8(key, []byte(goodPassword))
+	r := bytes.Repeat([]byte{0x3c}, 20)
+	enc, err := (&npki.Key{Signer: key, RandomNum: r}).Seal([]byte(goodPassword), npki.PBES2AES)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +247,9 @@ func TestExportImport_PFXRoundTrip(t *testing.T) {
 	k := openFolder(t, dest, goodPassword, key.Public())
 	if k.Scheme != npki.PBES2AES {
 		t.Errorf("imported key is %v, want the AES default", k.Scheme)
+	}
+	if !bytes.Equal(k.RandomNum, r) {
+		t.Errorf("randomNum after PFX export and import = %x, want %x", k.RandomNum, r)
 	}
 
 	// A wrong PFX password is refused with a clear message.
