@@ -268,7 +268,7 @@ func runCopyReceive(ctx context.Context, e *cli.Env, args []string) (err error) 
 	var codeText string
 	var force bool
 	fs.StringVar(&codeText, "code", "", "the 6-digit `code` the sending device shows (asked for when absent)")
-	fs.BoolVar(&force, "force", false, "replace a different certificate already in the same NPKI folder (the old pair is kept as .old)")
+	fs.BoolVar(&force, "force", false, "save a revoked, expired or unknown certificate, or one whose status cannot be checked, and replace a different certificate already in the same NPKI folder (the old pair is kept as .old)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -362,7 +362,7 @@ func runCopyReceive(ctx context.Context, e *cli.Env, args []string) (err error) 
 		return fmt.Errorf("%w (%d of %d tries left: run `signet copy receive` again)", err,
 			sess.GetMaxFailures()-sess.GetFailures(), sess.GetMaxFailures())
 	}
-	dest, err := installCopy(e, pkg, force)
+	dest, err := installCopy(ctx, e, pkg, force)
 	if err != nil {
 		return err
 	}
@@ -376,7 +376,7 @@ func runCopyReceive(ctx context.Context, e *cli.Env, args []string) (err error) 
 // installCopy checks a received package and writes its two files, byte for
 // byte, into the certificate's NPKI folder under --home. The key stays
 // encrypted: this device never needs the password to receive.
-func installCopy(e *cli.Env, pkg *devicecopy.Package, force bool) (string, error) {
+func installCopy(ctx context.Context, e *cli.Env, pkg *devicecopy.Package, force bool) (string, error) {
 	cert, err := x509.ParseCertificate(pkg.Certificate)
 	if err != nil {
 		return "", fmt.Errorf("the received certificate does not parse: %w", err)
@@ -408,6 +408,11 @@ func installCopy(e *cli.Env, pkg *devicecopy.Package, force bool) (string, error
 		// the previous one kept as .old.
 	case err == nil && !force:
 		return "", fmt.Errorf("%s already holds another certificate of this name: not replaced (--force replaces it, keeping the old pair as .old)", dest)
+	}
+	// As import does: a revoked or expired certificate is not worth a
+	// place on the new device, and the server says which it is.
+	if _, err := worthKeeping(ctx, e, cert, force, "save"); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return "", fmt.Errorf("creating %s: %w", dest, err)

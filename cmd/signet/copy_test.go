@@ -161,7 +161,9 @@ func TestCopy_SendReceiveBetweenTwoHomes(t *testing.T) {
 	s := r.send(t, h)
 
 	home := t.TempDir()
-	code, out, errOut := r.receive(t, home, "--code", s.code[:3]+" "+s.code[3:])
+	// The test CA's certificates are unknown to the relay's database, so
+	// the status check needs --force (TestCopy_ReceiveRefusesAnUnknownCertificate).
+	code, out, errOut := r.receive(t, home, "--code", s.code[:3]+" "+s.code[3:], "--force")
 	if code != 0 {
 		t.Fatalf("receive exited %d: %s%s", code, out, errOut)
 	}
@@ -187,7 +189,7 @@ func TestCopy_SendReceiveBetweenTwoHomes(t *testing.T) {
 	copyStdin = strings.NewReader(s.code + "\n")
 	defer func() { copyStdin = prompt }()
 	again := t.TempDir()
-	if code, out, errOut := r.receive(t, again); code != 0 || !strings.Contains(errOut, "Code shown on the sending device") {
+	if code, out, errOut := r.receive(t, again, "--force"); code != 0 || !strings.Contains(errOut, "Code shown on the sending device") {
 		t.Fatalf("receive (prompted) exited %d: %s%s", code, out, errOut)
 	}
 	if c := s.wait(t); c != 0 {
@@ -209,7 +211,7 @@ func TestCopy_WrongCodeThenRightOne(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "the code did not match (2 of 3 tries left)") {
 		t.Fatalf("wrong code: exit %d, %s", code, errOut)
 	}
-	if code, out, errOut := r.receive(t, home, "--code", s.code); code != 0 {
+	if code, out, errOut := r.receive(t, home, "--code", s.code, "--force"); code != 0 {
 		t.Fatalf("right code after a wrong one: exit %d: %s%s", code, out, errOut)
 	}
 	if c := s.wait(t); c != 0 || !strings.Contains(s.stderr.String(), "typed a wrong code (2 of 3 tries left)") {
@@ -263,6 +265,25 @@ func TestCopy_ReceiveRefusesAnotherCertificateInTheFolderUnlessForced(t *testing
 		t.Fatal("the replaced certificate was not kept as .old")
 	}
 	s.wait(t)
+}
+
+// The receiving side asks the server about the certificate, as import
+// does, and does not save one the server does not know, after the copy.
+func TestCopy_ReceiveRefusesAnUnknownCertificate(t *testing.T) {
+	issuer := newTestCA(t)
+	r := startRelay(t, issuer)
+	s := r.send(t, newHolder(t, issuer, 16))
+	home := t.TempDir()
+	code, _, errOut := r.receive(t, home, "--code", s.code)
+	if code != 1 || !strings.Contains(errOut, "was not issued by the CA at --server") || !strings.Contains(errOut, "not saved (--force saves it anyway)") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if c := s.wait(t); c != 1 || !strings.Contains(s.stderr.String(), "cancelled") {
+		t.Fatalf("send exited %d: %s", c, s.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, "NPKI")); !os.IsNotExist(err) {
+		t.Errorf("a refused copy wrote into the NPKI folder: %v", err)
+	}
 }
 
 func TestCopy_ReceiveWithoutSession(t *testing.T) {

@@ -292,14 +292,21 @@ func npkiHome(path string) string {
 // server or whose status cannot be learnt. A record that disagrees with
 // the certificate is refused even when forced: it is not this CA's.
 func importable(ctx context.Context, e *cli.Env, cert *x509.Certificate, force bool) (*signetv1.Certificate, error) {
+	return worthKeeping(ctx, e, cert, force, "import")
+}
+
+// worthKeeping is importable for any way a certificate arrives; verb
+// ("import", "save") names it in the messages.
+func worthKeeping(ctx context.Context, e *cli.Env, cert *x509.Certificate, force bool, verb string) (*signetv1.Certificate, error) {
+	done := map[string]string{"import": "imported", "save": "saved"}[verb]
 	serial := cert.SerialNumber.Text(16)
 	refuse := func(format string, a ...any) error {
 		msg := fmt.Sprintf(format, a...)
 		if force {
-			fmt.Fprintf(e.Stderr, "signet: warning: %s; importing anyway (--force)\n", msg)
+			fmt.Fprintf(e.Stderr, "signet: warning: %s; %sing anyway (--force)\n", msg, strings.TrimSuffix(verb, "e"))
 			return nil
 		}
-		return fmt.Errorf("%s: not imported (--force imports it anyway)", msg)
+		return fmt.Errorf("%s: not %s (--force %ss it anyway)", msg, done, verb)
 	}
 	t := now()
 	switch {
@@ -320,7 +327,7 @@ func importable(ctx context.Context, e *cli.Env, cert *x509.Certificate, force b
 		return nil, refuse("cannot check the status of certificate %s (%s)", serial, cli.ErrorText(err, e.G))
 	}
 	if len(rec.GetDer()) > 0 && !bytes.Equal(rec.GetDer(), cert.Raw) {
-		return nil, fmt.Errorf("the server's certificate %s is not this one: the file comes from another CA or was altered; not imported", serial)
+		return nil, fmt.Errorf("the server's certificate %s is not this one: the file comes from another CA or was altered; not %s", serial, done)
 	}
 	switch rec.GetStatus() {
 	case signetv1.CertificateStatus_CERTIFICATE_STATUS_REVOKED:
