@@ -32,6 +32,7 @@ import (
 
 	"github.com/signet-ca/signet/ca/identity"
 	"github.com/signet-ca/signet/ca/internal/pemfile"
+	"github.com/signet-ca/signet/internal/bank"
 )
 
 // Organization is the other CA's O, in its own names and its subscribers'.
@@ -257,7 +258,7 @@ func (c *CA) Issue(pub crypto.PublicKey, realName, idn string, r []byte, bankCod
 			atv(asn1.ObjectIdentifier{2, 5, 4, 6}, "KR"),
 			atv(asn1.ObjectIdentifier{2, 5, 4, 10}, Organization),
 			atv(asn1.ObjectIdentifier{2, 5, 4, 11}, "personal4IB"),
-			atv(asn1.ObjectIdentifier{2, 5, 4, 11}, bankName(bankCode)),
+			atv(asn1.ObjectIdentifier{2, 5, 4, 11}, bank.OU(bankCode)),
 			atv(asn1.ObjectIdentifier{2, 5, 4, 3}, realName+"()"+raNumber(bankCode)),
 		}},
 		NotBefore: notBefore, NotAfter: notAfter,
@@ -393,21 +394,6 @@ func (c *CA) save() error {
 		return err
 	}
 	return os.Rename(tmp, stPath)
-}
-
-// bankOU mirrors the OU names Signet's own profiles give the RA banks.
-var bankOU = map[string]string{
-	"002": "KDB", "003": "IBK", "004": "KB", "007": "Suhyup", "011": "NH", "020": "Woori",
-	"023": "SC", "027": "Citi", "031": "DGB", "032": "BNK", "034": "KJB", "035": "JJB",
-	"037": "JBB", "039": "KNB", "045": "KFCC", "048": "Shinhyup", "071": "Epost",
-	"081": "Hana", "088": "Shinhan", "089": "Kbank", "090": "Kakaobank", "092": "Tossbank",
-}
-
-func bankName(code string) string {
-	if n, ok := bankOU[code]; ok {
-		return n
-	}
-	return "BANK" + code
 }
 
 // raNumber is the unique number after "()" in the CN: "00", the bank
