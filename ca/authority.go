@@ -464,6 +464,8 @@ func kindName(k Kind) string {
 	switch {
 	case k == KindExhausted:
 		return "resource_exhausted"
+	case k == KindUnavailable:
+		return "unavailable"
 	case int(k) >= 0 && int(k) < len(names):
 		return names[k]
 	}

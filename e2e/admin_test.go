@@ -33,7 +33,11 @@ func (e *env) checkAdmin(issued, renewed, reissued cert) {
 	}
 	var actions []string
 	for _, ev := range history.Events {
-		if ev.Outcome == "ok" {
+		// Expiry reminders (a 10-day certificate is owed its 30-day one at
+		// once) are recorded by the queue whenever it sends them, so their
+		// place among the events is not fixed: e2e/reminders_test.go
+		// checks them.
+		if ev.Outcome == "ok" && !strings.HasPrefix(ev.Action, "reminder-") {
 			actions = append(actions, ev.Action)
 		}
 	}
@@ -55,7 +59,9 @@ func (e *env) checkAdmin(issued, renewed, reissued cert) {
 	e.adminJSON(&listed, "events", "--serial", issued.Serial, "--limit", "2", "--all")
 	var got []string
 	for i, ev := range listed {
-		got = append(got, ev.Action)
+		if !strings.HasPrefix(ev.Action, "reminder-") {
+			got = append(got, ev.Action)
+		}
 		if i > 0 && ev.At > listed[i-1].At {
 			e.t.Errorf("events out of order: %s (%s) after %s", ev.At, ev.Action, listed[i-1].At)
 		}

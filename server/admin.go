@@ -19,6 +19,7 @@ import (
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/metrics"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/reminder"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -31,6 +32,8 @@ type adminService struct {
 	log *slog.Logger
 	// devCI derives the simulated CI from name + birth; nil in production.
 	devCI func(name, birth string) string
+	// reminders retries expiry reminders; nil when they are off.
+	reminders *reminder.Service
 }
 
 var _ signetv1.AdminServiceServer = (*adminService)(nil)
@@ -40,6 +43,8 @@ var operatorOnly = map[string]bool{
 	"AdminRevokeCertificate":  true,
 	"AdminSuspendCertificate": true,
 	"AdminResumeCertificate":  true,
+	"AdminUnregister":         true,
+	"RetryReminder":           true,
 }
 
 type identityKey struct{}
@@ -216,11 +221,11 @@ func adminTLS(serverCert tls.Certificate, admin *adminca.CA) *tls.Config {
 
 // newAdminServer builds the admin listener's gRPC server over adminTLS.
 func newAdminServer(a *ca.Authority, db *store.DB, tc *tls.Config, staff *adminca.Checker, devCI func(string, string) string,
-	log *slog.Logger, m *metrics.Metrics, extra ...grpc.ServerOption) *grpc.Server {
+	log *slog.Logger, m *metrics.Metrics, rem *reminder.Service, extra ...grpc.ServerOption) *grpc.Server {
 	opts := append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(MaxMessageSize), grpc.ForceServerCodecV2(newFieldCodec()),
 		grpc.ChainUnaryInterceptor(m.GRPC.UnaryServerInterceptor(), countRefusals(m), logCalls(log), adminAuth(a, staff, log))}, extra...)
 	g := grpc.NewServer(opts...)
-	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, db: db, log: log, devCI: devCI})
+	signetv1.RegisterAdminServiceServer(g, &adminService{ca: a, db: db, log: log, devCI: devCI, reminders: rem})
 	m.GRPC.InitializeMetrics(g)
 	return g
 }

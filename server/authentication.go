@@ -33,5 +33,6 @@ func (s *authenticationService) Verify(ctx context.Context, req *signetv1.Verify
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &signetv1.VerifyResponse{SubjectRef: id.SubjectRef, Serial: id.Serial, Profile: id.Profile,
-		Status: statusValues[string(id.Status)], NotAfter: timestamppb.New(id.NotAfter), Registration: id.Registration}, nil
+		Status: statusValues[string(id.Status)], NotAfter: timestamppb.New(id.NotAfter), Registration: id.Registration,
+		Certificate: id.Certificate, RegistrationId: id.RegistrationID, TrustCa: id.TrustCA}, nil
 }

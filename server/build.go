@@ -21,10 +21,12 @@ import (
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/lint"
+	"github.com/signet-ca/signet/ca/registration"
 	"github.com/signet-ca/signet/ca/signer"
 	"github.com/signet-ca/signet/crl"
 	"github.com/signet-ca/signet/metrics"
 	"github.com/signet-ca/signet/ocsp"
+	"github.com/signet-ca/signet/reminder"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/telemetry"
 )
@@ -43,6 +45,12 @@ type Built struct {
 	Delegates *signer.Delegates
 	// Metrics is what GET /metrics serves: this Signet's own registry.
 	Metrics *prometheus.Registry
+	// Registrations registers other CAs' certificates; its recheck job
+	// runs every recheckEvery on one replica.
+	Registrations *registration.Service
+	recheckEvery  time.Duration
+	// Reminders sends expiry reminders; nil without raChannels.
+	Reminders *reminder.Service
 	// hourly runs the hourly batch jobs on one replica at a time.
 	hourly        *store.Leadership
 	hourlyRan     chan struct{}
@@ -200,6 +208,14 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
+	regs, err := newRegistrations(c, authority, db, now, log)
+	if err != nil {
+		return nil, err
+	}
+	rem, err := newReminders(ctx, c, db, now, log)
+	if err != nil {
+		return nil, err
+	}
 	cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -211,7 +227,7 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 		}
 	}
 	srv, err := New(Options{
-		Authority: authority, DB: db, DevIdentity: c.Dev, Log: log, AdminCA: admin,
+		Authority: authority, DB: db, DevIdentity: c.Dev, Log: log, AdminCA: admin, Registrations: regs, Reminders: rem,
 		RateLimits: c.RateLimits.withDefaults(c.Dev != nil), Metrics: m, PprofAddr: c.PprofAddr, Tracing: tracerProvider(tp),
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	})
@@ -226,6 +242,12 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	gen := crl.New(db, issuing, crl.Options{NextUpdate: c.CRLNextUpdate.Duration(), Interval: c.CRLInterval.Duration(),
 		Retention: c.CRLRetention.Duration(), Now: now, Log: log, Observe: m.CRLGenerated})
 	srv.HTTPHandler().Handle("GET /crl/", crl.Handler(db))
+	if c.Dev != nil && c.Dev.WebhookSink != nil {
+		srv.HTTPHandler().Handle("POST /dev/webhook", c.Dev.WebhookSink)
+	}
+	if c.Dev != nil && c.Dev.OtherCA != nil {
+		srv.HTTPHandler().Handle("/otherca/", c.Dev.OtherCA.Handler)
+	}
 	// The caIssuers AIA target (RFC 5280 4.2.2.1): the issuing CA's
 	// certificate, DER, for relying parties that lack the intermediate.
 	issuerDER := issuing.Issuer().Raw
@@ -253,7 +275,8 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	srv.HTTPHandler().Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ok = true
 	return &Built{Server: srv, Authority: authority, DB: db, CRL: gen, OCSP: responder, Sealer: sealer, AdminCA: admin,
-		Delegates: delegates, Metrics: reg, hourly: hourly, hourlyRan: make(chan struct{}), tracing: tp}, nil
+		Delegates: delegates, Metrics: reg, hourly: hourly, hourlyRan: make(chan struct{}), tracing: tp,
+		Registrations: regs, recheckEvery: c.RegistrationRecheck.Duration(), Reminders: rem}, nil
 }
 
 // Serve runs the listeners and the background jobs until ctx ends. It
@@ -264,7 +287,7 @@ func (b *Built) Serve(ctx context.Context, l Listeners) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	jobs := []func(context.Context){
-		b.runHourly, b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies,
+		b.runHourly, b.CRL.Run, b.OCSP.Run, b.foldCounts, b.sweepCopies, b.runRecheck, b.runReminders,
 	}
 	// Without a sealer here (a benchmark's baseline), another replica's
 	// seals the log, or nobody does and VerifyAuditLog says how far it got.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/signet-ca/signet/ca/evidence"
 	"github.com/signet-ca/signet/ca/signer"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/reminder"
 )
 
 // Config is signetd's configuration file (JSON). `signetd --dev` builds one
@@ -80,6 +82,20 @@ type Config struct {
 	// RateLimits are the abuse limits per RA client and per subject
 	// (server/limits.go; README "Rate limits").
 	RateLimits RateLimits `json:"rateLimits,omitempty"`
+	// OtherCAs is the trust list of other joint-certificate CAs whose
+	// certificates may be registered (README "Registering other banks'
+	// certificates"); checked at start.
+	OtherCAs []OtherCAConfig `json:"otherCAs,omitempty"`
+	// RegistrationRecheck is how often registered certificates' status is
+	// asked of their CAs again (default 1h); StatusTimeout bounds each
+	// OCSP or CRL fetch (default 5s).
+	RegistrationRecheck Duration `json:"registrationRecheck,omitempty"`
+	StatusTimeout       Duration `json:"statusTimeout,omitempty"`
+	// RAChannels are where expiry reminders go, by the bank code of the
+	// certificate's account evidence ("default" for every other bank):
+	// a webhook URL and the file of its HMAC secret (README "Expiry
+	// reminders"). Empty: no reminders are scheduled.
+	RAChannels map[string]reminder.ChannelConfig `json:"raChannels,omitempty"`
 	// Dev is the simulated identity providers, which only signetd --dev
 	// sets (cmd/signetd/dev.go); a file cannot (see LoadConfig).
 	Dev *DevIdentity `json:"-"`
@@ -109,6 +125,11 @@ type DevIdentity struct {
 	// CI is the simulator's CI for a name and birth date (YYYYMMDD), so
 	// that the admin API can find a dev subject by them.
 	CI func(name, birth string) string
+	// OtherCA plays another bank's CA (server/registration.go); nil: none.
+	OtherCA *DevOtherCA
+	// WebhookSink, when set, is served at POST /dev/webhook: an RA's
+	// endpoint that checks and logs the reminders sent to it.
+	WebhookSink http.Handler
 }
 
 // ProviderConfig trusts one identity provider's key for one kind of check.

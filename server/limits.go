@@ -86,6 +86,12 @@ var limitedMethods = map[string]bool{
 	"/signet.v1.EnrollmentService/RevokeCertificate":  true,
 	"/signet.v1.EnrollmentService/SuspendCertificate": true,
 	"/signet.v1.EnrollmentService/ResumeCertificate":  true,
+	// Registration challenges and the calls they authorize: each makes
+	// a row and checks evidence or a proof, and Register asks another CA.
+	"/signet.v1.RegistrationService/StartRegistration": true,
+	"/signet.v1.RegistrationService/Register":          true,
+	"/signet.v1.RegistrationService/Unregister":        true,
+	"/signet.v1.RegistrationService/ListRegistrations": true,
 }
 
 // clientLimiter keeps one token bucket per RA client on this replica. The

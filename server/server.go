@@ -25,8 +25,10 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/login"
+	"github.com/signet-ca/signet/ca/registration"
 	"github.com/signet-ca/signet/metrics"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
+	"github.com/signet-ca/signet/reminder"
 	"github.com/signet-ca/signet/store"
 	"github.com/signet-ca/signet/telemetry"
 )
@@ -69,6 +71,11 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Tracing, when set, gives every call a span (otelgrpc); nil: none.
 	Tracing trace.TracerProvider
+	// Registrations, when set, serves RegistrationService and lets
+	// registered certificates sign in.
+	Registrations *registration.Service
+	// Reminders, when set, lets operators retry expiry reminders.
+	Reminders *reminder.Service
 	// PprofAddr, when set with AdminCA, enables the profiling listener
 	// (pprof.go); Listeners.Pprof is then required.
 	PprofAddr string
@@ -112,8 +119,15 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	signetv1.RegisterAuthenticationServiceServer(g, &authenticationService{login: logins, log: o.Log})
+	if o.Registrations != nil {
+		logins.WithRegistrations(o.Registrations)
+		signetv1.RegisterRegistrationServiceServer(g, &registrationService{regs: o.Registrations, log: o.Log})
+	}
 	if o.DevIdentity != nil {
 		signetv1.RegisterDevIdentityServiceServer(g, o.DevIdentity.Service)
+		if o.DevIdentity.OtherCA != nil {
+			signetv1.RegisterDevOtherCAServiceServer(g, o.DevIdentity.OtherCA.Service)
+		}
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -131,7 +145,10 @@ func New(o Options) (*Server, error) {
 		}
 		tc := adminTLS(o.TLS.Certificates[0], o.AdminCA)
 		staff := adminca.NewChecker(o.DB, o.AdminCA, o.Authority.Now)
-		s.admin = newAdminServer(o.Authority, o.DB, tc, staff, devCI, o.Log, o.Metrics, traced...)
+		s.admin = newAdminServer(o.Authority, o.DB, tc, staff, devCI, o.Log, o.Metrics, o.Reminders, traced...)
+		if o.Registrations != nil {
+			signetv1.RegisterRegistrationAdminServiceServer(s.admin, &registrationAdminService{regs: o.Registrations, log: o.Log})
+		}
 		if o.PprofAddr != "" {
 			s.pprof = newPprofServer(o.Authority, staff, tc, o.Log)
 		}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -29,6 +30,7 @@ var kindCodes = map[ca.Kind]codes.Code{
 	ca.KindPrecondition: codes.FailedPrecondition,
 	ca.KindUnauthorized: codes.Unauthenticated,
 	ca.KindForbidden:    codes.PermissionDenied,
+	ca.KindUnavailable:  codes.Unavailable,
 }
 
 // toStatus is the one error mapping of both services: it maps a core
@@ -69,12 +71,23 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		log.ErrorContext(ctx, "internal error", "err", err)
 		return status.Error(codes.Internal, "internal error in Signet: "+retryAdvice(ctx)+"; if it persists, contact the operator")
 	}
-	st, derr := status.New(code, rerr.Msg).WithDetails(&errdetails.ErrorInfo{Reason: rerr.Reason, Domain: "signet.v1"})
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: rerr.Reason, Domain: "signet.v1"}}
+	if rerr.Kind == ca.KindUnavailable {
+		// Another CA is away (ca_unreachable): say when to retry, as for
+		// a database fault.
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(OtherCARetryDelay)})
+	}
+	st, derr := status.New(code, rerr.Msg).WithDetails(details...)
 	if derr != nil {
 		return status.Error(code, rerr.Msg)
 	}
 	return st.Err()
 }
+
+// OtherCARetryDelay is the RetryInfo of a refusal because another CA's
+// OCSP responder and CRL could not be reached: longer than a database
+// blip, as a CA's outage usually is.
+const OtherCARetryDelay = 30 * time.Second
 
 // RetryDelay is how long a client should wait before retrying after
 // UNAVAILABLE: about how long a PostgreSQL fast restart keeps the database

@@ -114,7 +114,11 @@ func (t *Tx) Revoke(ctx context.Context, serial string, at time.Time, reason int
 	_, err := t.tx.Exec(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = $2,
 		revocation_reason = $3, replaced_by = nullif($4, ''), updated_at = $2 WHERE serial = $1`,
 		serial, at, reason, replacedBy)
-	return err
+	if err != nil || t.reminders == nil {
+		return err
+	}
+	// A revoked certificate is owed no reminder: void them with it.
+	return t.reminders.Void(ctx, t.tx, serial)
 }
 
 // BlockKey records that a key was reported compromised so that it can

@@ -175,11 +175,34 @@ func (db *DB) Deliver(ctx context.Context, d *Delivery) error {
 		c.RequestID, d.Response.Method, d.Response.RequestHash, d.Response.Response)
 	b.Queue(`WITH u AS (UPDATE signatures SET state = 'issued', der = $2, settled_at = $3 WHERE id = $1 AND state = 'reserved' RETURNING 1)
 		SELECT signet_expect_one((SELECT count(*) FROM u), 'ledger_not_open')`, d.LedgerID, c.DER, c.CreatedAt)
-	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := db.sendDelivery(ctx, b, d); err != nil {
 		return deliveryError(err)
 	}
 	c.Status = StatusActive
 	return nil
+}
+
+// sendDelivery sends a delivery's batch. With reminders on, the batch runs
+// inside an explicit transaction that also schedules the new certificate's
+// reminders and voids the superseded one's (three or four more round
+// trips: BEGIN, River's insert, its delete for a renewal or reissue,
+// COMMIT), so that a delivery that rolls back leaves no reminder and a
+// committed one never lacks them.
+func (db *DB) sendDelivery(ctx context.Context, b *pgx.Batch, d *Delivery) error {
+	if db.reminders == nil {
+		return db.pool.SendBatch(ctx, b).Close()
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if d.Supersede != "" {
+			if err := db.reminders.Void(ctx, tx, d.Supersede); err != nil {
+				return err
+			}
+		}
+		return db.reminders.Schedule(ctx, tx, d.Cert)
+	})
 }
 
 // deliveryError names the condition that aborted a delivery.

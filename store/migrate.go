@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,7 +16,10 @@ import (
 // Migrator applies the embedded migrations. golang-migrate's PostgreSQL
 // driver holds an advisory lock while it runs, so several replicas starting
 // at once migrate exactly once.
-type Migrator struct{ m *migrate.Migrate }
+type Migrator struct {
+	m   *migrate.Migrate
+	url string
+}
 
 // NewMigrator opens the embedded migrations against url (postgres:// form).
 func NewMigrator(url string) (*Migrator, error) {
@@ -27,7 +31,7 @@ func NewMigrator(url string) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: migrate: %w", err)
 	}
-	return &Migrator{m: m}, nil
+	return &Migrator{m: m, url: url}, nil
 }
 
 func pgx5URL(url string) string {
@@ -39,8 +43,14 @@ func pgx5URL(url string) string {
 	return url
 }
 
-// Up applies every pending migration.
-func (m *Migrator) Up() error { return ignoreNoChange(m.m.Up()) }
+// Up applies every pending migration, Signet's and then River's (the job
+// queue of expiry reminders, package reminder).
+func (m *Migrator) Up() error {
+	if err := ignoreNoChange(m.m.Up()); err != nil {
+		return err
+	}
+	return MigrateRiver(context.Background(), m.url)
+}
 
 // Down reverts the most recent migration.
 func (m *Migrator) Down() error { return ignoreNoChange(m.m.Steps(-1)) }

@@ -124,6 +124,10 @@ func GrantServiceRole(ctx context.Context, migrationURL, role string) error {
 			`REVOKE DELETE, TRUNCATE ON signatures FROM ` + r,
 			`REVOKE ALL ON schema_migrations FROM ` + r,
 			`GRANT SELECT ON schema_migrations TO ` + r,
+			// River's tables are rows like any (jobs, leader, queues), but
+			// its migration record is the migration role's, as Signet's is.
+			`REVOKE ALL ON river_migration FROM ` + r,
+			`GRANT SELECT ON river_migration TO ` + r,
 			`GRANT UPDATE (seq) ON audit_chain TO ` + r,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {

@@ -34,6 +34,9 @@ type DB struct {
 	timeout time.Duration
 	// observeTx is told each transaction's duration and result.
 	observeTx func(took time.Duration, err error)
+	// reminders enqueues and voids expiry reminders in the transaction of
+	// the change that makes them due or void; nil: reminders are off.
+	reminders Reminders
 }
 
 // Options are what Open adds to a connection string: instrumentation.
@@ -121,7 +124,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
 	}
 	txCtx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	t := &Tx{}
+	t := &Tx{reminders: db.reminders}
 	b := &boundTx{parent: ctx, ctx: txCtx}
 	defer b.release()
 	err = pgx.BeginFunc(txCtx, db.pool, func(tx pgx.Tx) error {
@@ -140,8 +143,9 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
 
 // Tx is one open transaction.
 type Tx struct {
-	tx       pgx.Tx
-	onCommit []func()
+	tx        pgx.Tx
+	onCommit  []func()
+	reminders Reminders
 }
 
 // boundTx gives every statement of a transaction the transaction's

@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/proof"
+	"github.com/signet-ca/signet/ca/registration"
 	"github.com/signet-ca/signet/store"
 )
 
@@ -45,7 +46,13 @@ type Service struct {
 	audience string
 	now      func() time.Time
 	log      *slog.Logger
+	// regs judges registered certificates (other CAs' and the ended
+	// registrations of Signet's own); nil: Signet's own certificates only.
+	regs *registration.Service
 }
+
+// WithRegistrations lets registered other-CA certificates sign in.
+func (s *Service) WithRegistrations(r *registration.Service) { s.regs = r }
 
 // New returns a Service for proofs addressed to audience.
 func New(db Store, audience string, now func() time.Time, log *slog.Logger) (*Service, error) {
@@ -85,8 +92,13 @@ type Identity struct {
 	Status                      ca.Status
 	NotAfter                    time.Time
 	// Registration says why the certificate is accepted: "signet" for one
-	// Signet issued, registered for its holder without a separate step.
+	// Signet issued, registered for its holder without a separate step;
+	// "registered" for another CA's certificate registered here.
 	Registration string
+	// RegistrationID is the registration's id ("signet" when implicit),
+	// TrustCA the issuing CA's trust list name, Certificate its DER.
+	RegistrationID, TrustCA string
+	Certificate             []byte
 }
 
 func refuse(kind ca.Kind, reason, format string, args ...any) *ca.Error {
@@ -125,6 +137,23 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 		return refuse(ca.KindUnauthorized, "bad_signature", "the signature over the challenge does not verify: %v", err)
 	}
 	ev.Serial = p.Claims.Serial
+	regID := registration.SignetCA
+	var other *registration.SignedIn
+	if s.regs != nil {
+		// Before the transaction: another CA's status may take an HTTP
+		// fetch (cached), which must not hold the challenge's lock.
+		in, err := s.regs.SignIn(ctx, p.Certificate, now)
+		if err != nil {
+			return err
+		}
+		ev.SubjectRef = in.SubjectRef
+		ev.Details["registration_id"], ev.Details["trust_ca"] = in.RegistrationID, in.TrustCA
+		if in.TrustCA == registration.SignetCA {
+			regID = in.RegistrationID
+		} else {
+			other = in
+		}
+	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		ch, err := tx.LoginChallenge(ctx, challengeID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -141,7 +170,23 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 		case p.Claims.Binding != ch.Challenge:
 			return refuse(ca.KindUnauthorized, "challenge_mismatch", "the proof signs another challenge than %s: sign the challenge this call returned", challengeID)
 		}
+		if other != nil {
+			at := now.UTC()
+			if err := tx.UseLoginChallenge(ctx, ch.ID, at); err != nil {
+				return err
+			}
+			ev.At, ev.Outcome = at, "ok"
+			if err := tx.AppendAudit(ctx, ev); err != nil {
+				return err
+			}
+			*out = &Identity{SubjectRef: other.SubjectRef, Serial: other.Serial, Status: ca.Active, NotAfter: other.NotAfter,
+				Registration: "registered", RegistrationID: other.RegistrationID, TrustCA: other.TrustCA, Certificate: p.Certificate.Raw}
+			return nil
+		}
 		c, err := tx.CertificateBySerial(ctx, p.Claims.Serial)
+		if s.regs != nil && (errors.Is(err, store.ErrNotFound) || err == nil && string(c.DER) != string(p.Certificate.Raw)) {
+			return refuse(ca.KindForbidden, "untrusted_issuer", "certificate %s was issued by %q, which is neither this Signet nor a CA on its trust list: use a joint certificate from a listed CA", p.Claims.Serial, p.Certificate.Issuer.String())
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return refuse(ca.KindNotFound, "unregistered", "certificate %s was not issued by this Signet and is not registered here: register it first", p.Claims.Serial)
 		}
@@ -169,7 +214,7 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 			return err
 		}
 		*out = &Identity{SubjectRef: c.SubjectRef, Serial: c.Serial, Profile: c.Profile, Status: ca.Active,
-			NotAfter: c.NotAfter, Registration: "signet"}
+			NotAfter: c.NotAfter, Registration: "signet", RegistrationID: regID, TrustCA: registration.SignetCA, Certificate: c.DER}
 		return nil
 	})
 }

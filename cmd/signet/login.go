@@ -59,9 +59,14 @@ func runLogin(ctx context.Context, e *cli.Env, args []string) error {
 	}
 	if e.G.JSON {
 		return cli.WriteJSON(e.Stdout, map[string]any{"subject_ref": id.GetSubjectRef(), "serial": id.GetSerial(),
-			"profile": id.GetProfile(), "not_after": id.GetNotAfter().AsTime().Format(time.RFC3339), "registration": id.GetRegistration()})
+			"profile": id.GetProfile(), "not_after": id.GetNotAfter().AsTime().Format(time.RFC3339), "registration": id.GetRegistration(),
+			"registration_id": id.GetRegistrationId(), "trust_ca": id.GetTrustCa()})
 	}
-	fmt.Fprintf(e.Stdout, "signed in as %s\ncertificate %s (%s), valid until %s, registration: %s\n", id.GetSubjectRef(),
-		id.GetSerial(), id.GetProfile(), id.GetNotAfter().AsTime().Format(time.RFC3339), id.GetRegistration())
+	kind := id.GetProfile()
+	if kind == "" {
+		kind = "from " + id.GetTrustCa() // another bank's certificate has no Signet profile
+	}
+	fmt.Fprintf(e.Stdout, "signed in as %s\ncertificate %s (%s), valid until %s, registration: %s %s (%s)\n", id.GetSubjectRef(),
+		id.GetSerial(), kind, id.GetNotAfter().AsTime().Format(time.RFC3339), id.GetRegistration(), id.GetRegistrationId(), id.GetTrustCa())
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.step.sm/crypto/pemutil"
@@ -17,9 +18,12 @@ import (
 	"github.com/signet-ca/signet/ca/adminca"
 	"github.com/signet-ca/signet/ca/devca"
 	"github.com/signet-ca/signet/ca/evidence/devprovider"
+	"github.com/signet-ca/signet/ca/otherca"
 	"github.com/signet-ca/signet/ca/signer"
+	"github.com/signet-ca/signet/reminder"
 	"github.com/signet-ca/signet/server"
 	"github.com/signet-ca/signet/server/devidentity"
+	"github.com/signet-ca/signet/server/devotherca"
 	"github.com/signet-ca/signet/store/devcluster"
 )
 
@@ -88,6 +92,21 @@ func devConfig(ctx context.Context, f *flags, log *slog.Logger) (*server.Config,
 		return nil, nil, fmt.Errorf("dev identity providers: %w", err)
 	}
 	cfg.Dev = devidentity.For(sim)
+	// A second, separate dev CA plays another bank's CA: its certificates
+	// carry identifyData, its CRL and OCSP are served under /otherca/ on
+	// the HTTP listener, and it is on the dev trust list.
+	other, err := otherca.Open(filepath.Join(dir, "otherca"), "http://"+cfg.HTTPAddr, time.Now)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("dev other CA: %w", err)
+	}
+	cfg.Dev.OtherCA = devotherca.For(other, time.Now)
+	// Every RA channel is the dev sink on the HTTP listener, which checks
+	// each reminder's signature and logs it (README "Expiry reminders").
+	if err := devReminders(cfg, dir, log); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	cfg.TLS.Cert, cfg.TLS.Key = files.Server, files.ServerKey
 	cfg.AdminAddr = pick(f.adminAddr, devAdminAddr)
 	if err := adminca.Ensure(dir, devOrg); err != nil {
@@ -171,7 +190,7 @@ func printDevBanner(stateDir, grpcAddr, httpAddr, adminAddr string) {
 	fmt.Printf(`
 Signet dev CA is running (simulated phone and account checks; not for production).
   gRPC over TLS  %s   trust anchor: %s
-  HTTP           %s   GET /healthz, /crl/<issuer>.crl, /ocsp
+  HTTP           %s   GET /healthz, /crl/<issuer>.crl, /ocsp, /otherca/ (the dev other bank's CA)
   admin (mTLS)   %s   client certificates: %s/admin-auditor.pem, admin-operator.pem
 
 Enroll a one-year personal-banking certificate:
@@ -181,4 +200,22 @@ Enroll a one-year personal-banking certificate:
     --bank 004 --account 12345678901234 --password-file /tmp/signet-pw
 
 `, grpcAddr, filepath.Join(stateDir, "root.pem"), httpAddr, adminAddr, stateDir, grpcAddr, filepath.Join(stateDir, "root.pem"))
+}
+
+// devReminders points the default RA channel at the dev webhook sink,
+// with a secret kept in the state dir.
+func devReminders(cfg *server.Config, dir string, log *slog.Logger) error {
+	path := filepath.Join(dir, "webhook.secret")
+	if err := ensureSubjectKey(path); err != nil {
+		return fmt.Errorf("dev webhook secret: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	cfg.RAChannels = map[string]reminder.ChannelConfig{
+		reminder.Default: {WebhookURL: "http://" + cfg.HTTPAddr + "/dev/webhook", SecretFile: path},
+	}
+	cfg.Dev.WebhookSink = reminder.DevSink([]byte(strings.TrimSpace(string(b))), log)
+	return nil
 }

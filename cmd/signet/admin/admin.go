@@ -83,6 +83,7 @@ var adminCommands = []adminCommand{
 	{"stats", "certificates per profile and status, and per-day operations", runAdminStats},
 	{"verify-log", "check the audit log's hash chain; exit 1 when it is broken", runAdminVerifyLog},
 	{"signatures", "everything the CA keys signed in a period (the signature ledger)", runAdminSignatures},
+	{"reminders", "expiry reminders to the RA channels: pending, failed, delivered; --retry ID (operator)", runAdminReminders},
 	{"revoke", "revoke any certificate (operator)", runAdminRevoke},
 	{"suspend", "put any certificate on hold (operator)", runAdminSuspend},
 	{"resume", "lift the hold of any certificate (operator)", runAdminResume},

@@ -54,6 +54,10 @@ func TestAdmin_RefusesBadInputBeforeContactingServer(t *testing.T) {
 		{"certs expiring revoked", []string{"certs", "--expiring-within", "30d", "--status", "revoked"}, "--expiring-within finds active certificates"},
 		{"certs negative limit", []string{"certs", "--limit", "-1"}, "--limit -1: give a positive number"},
 
+		{"reminders unknown state", []string{"reminders", "--state", "lost"}, `--state "lost": use pending, failed or delivered`},
+		{"reminders bad serial", []string{"reminders", "--serial", "xyz"}, `--serial "xyz" is not a certificate serial in hex`},
+		{"reminders negative retry", []string{"reminders", "--retry", "-3"}, "--retry takes the reminder's id as the list shows it"},
+
 		{"history needs a target", []string{"history"}, "give --serial HEX (any certificate of the chain)"},
 		{"history serial and subject", []string{"history", "--serial", "7", "--ci", testCI}, "give --serial, or the subject"},
 		{"history serial with profile", []string{"history", "--serial", "7", "--profile", "personal-banking"}, "--profile goes with the subject flags"},

@@ -1804,6 +1804,372 @@ func (x *AdminResumeCertificateResponse) GetCertificate() *Certificate {
 	return nil
 }
 
+// Next unused field number: 5
+type ListRemindersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pending (scheduled, due, being sent or waiting to retry), failed
+	// (discarded after every attempt, or cancelled for want of an RA
+	// channel) or delivered (finished: sent, or skipped because the
+	// certificate was no longer live); empty for all.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// Lower-case hex; empty for every certificate.
+	Serial        string `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRemindersRequest) Reset() {
+	*x = ListRemindersRequest{}
+	mi := &file_signet_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRemindersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRemindersRequest) ProtoMessage() {}
+
+func (x *ListRemindersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRemindersRequest.ProtoReflect.Descriptor instead.
+func (*ListRemindersRequest) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListRemindersRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListRemindersRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *ListRemindersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRemindersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Next unused field number: 13
+type Reminder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id, for RetryReminder.
+	Id     int64  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Serial string `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// 30d, 7d or 1d before notAfter.
+	Stage string `protobuf:"bytes,3,opt,name=stage,proto3" json:"stage,omitempty"`
+	// The queue's own state: scheduled, available, running, retryable,
+	// completed, discarded or cancelled.
+	JobState    string `protobuf:"bytes,4,opt,name=job_state,json=jobState,proto3" json:"job_state,omitempty"`
+	Attempt     int32  `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	MaxAttempts int32  `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// When it is (or was last) due.
+	ScheduledAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=scheduled_at,json=scheduledAt,proto3" json:"scheduled_at,omitempty"`
+	FinalizedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finalized_at,json=finalizedAt,proto3" json:"finalized_at,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The newest attempt's error.
+	LastError string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// delivered or skipped once finished; empty before.
+	Result string `protobuf:"bytes,11,opt,name=result,proto3" json:"result,omitempty"`
+	// Why it was skipped.
+	Why           string `protobuf:"bytes,12,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reminder) Reset() {
+	*x = Reminder{}
+	mi := &file_signet_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reminder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reminder) ProtoMessage() {}
+
+func (x *Reminder) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reminder.ProtoReflect.Descriptor instead.
+func (*Reminder) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Reminder) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Reminder) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *Reminder) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *Reminder) GetJobState() string {
+	if x != nil {
+		return x.JobState
+	}
+	return ""
+}
+
+func (x *Reminder) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Reminder) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Reminder) GetScheduledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledAt
+	}
+	return nil
+}
+
+func (x *Reminder) GetFinalizedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinalizedAt
+	}
+	return nil
+}
+
+func (x *Reminder) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Reminder) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Reminder) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Reminder) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+// Next unused field number: 3
+type ListRemindersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reminders     []*Reminder            `protobuf:"bytes,1,rep,name=reminders,proto3" json:"reminders,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRemindersResponse) Reset() {
+	*x = ListRemindersResponse{}
+	mi := &file_signet_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRemindersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRemindersResponse) ProtoMessage() {}
+
+func (x *ListRemindersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRemindersResponse.ProtoReflect.Descriptor instead.
+func (*ListRemindersResponse) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListRemindersResponse) GetReminders() []*Reminder {
+	if x != nil {
+		return x.Reminders
+	}
+	return nil
+}
+
+func (x *ListRemindersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Next unused field number: 3
+type RetryReminderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Comment       string                 `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryReminderRequest) Reset() {
+	*x = RetryReminderRequest{}
+	mi := &file_signet_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryReminderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryReminderRequest) ProtoMessage() {}
+
+func (x *RetryReminderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryReminderRequest.ProtoReflect.Descriptor instead.
+func (*RetryReminderRequest) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RetryReminderRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RetryReminderRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+// Next unused field number: 2
+type RetryReminderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reminder      *Reminder              `protobuf:"bytes,1,opt,name=reminder,proto3" json:"reminder,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryReminderResponse) Reset() {
+	*x = RetryReminderResponse{}
+	mi := &file_signet_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryReminderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryReminderResponse) ProtoMessage() {}
+
+func (x *RetryReminderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signet_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryReminderResponse.ProtoReflect.Descriptor instead.
+func (*RetryReminderResponse) Descriptor() ([]byte, []int) {
+	return file_signet_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RetryReminderResponse) GetReminder() *Reminder {
+	if x != nil {
+		return x.Reminder
+	}
+	return nil
+}
+
 var File_signet_v1_admin_proto protoreflect.FileDescriptor
 
 const file_signet_v1_admin_proto_rawDesc = "" +
@@ -1964,17 +2330,49 @@ const file_signet_v1_admin_proto_rawDesc = "" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\"Z\n" +
 	"\x1eAdminResumeCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate2\xfa\x06\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.signet.v1.CertificateR\vcertificate\"\x80\x01\n" +
+	"\x14ListRemindersRequest\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xa4\x03\n" +
+	"\bReminder\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x14\n" +
+	"\x05stage\x18\x03 \x01(\tR\x05stage\x12\x1b\n" +
+	"\tjob_state\x18\x04 \x01(\tR\bjobState\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x05R\aattempt\x12!\n" +
+	"\fmax_attempts\x18\x06 \x01(\x05R\vmaxAttempts\x12=\n" +
+	"\fscheduled_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vscheduledAt\x12=\n" +
+	"\ffinalized_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vfinalizedAt\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12\x16\n" +
+	"\x06result\x18\v \x01(\tR\x06result\x12\x10\n" +
+	"\x03why\x18\f \x01(\tR\x03why\"r\n" +
+	"\x15ListRemindersResponse\x121\n" +
+	"\treminders\x18\x01 \x03(\v2\x13.signet.v1.ReminderR\treminders\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"@\n" +
+	"\x14RetryReminderRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\"H\n" +
+	"\x15RetryReminderResponse\x12/\n" +
+	"\breminder\x18\x01 \x01(\v2\x13.signet.v1.ReminderR\breminder2\xa2\b\n" +
 	"\fAdminService\x12a\n" +
 	"\x12SearchCertificates\x12$.signet.v1.SearchCertificatesRequest\x1a%.signet.v1.SearchCertificatesResponse\x12j\n" +
 	"\x15GetCertificateHistory\x12'.signet.v1.GetCertificateHistoryRequest\x1a(.signet.v1.GetCertificateHistoryResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.signet.v1.ListAuditEventsRequest\x1a\".signet.v1.ListAuditEventsResponse\x12C\n" +
 	"\bGetStats\x12\x1a.signet.v1.GetStatsRequest\x1a\x1b.signet.v1.GetStatsResponse\x12U\n" +
 	"\x0eVerifyAuditLog\x12 .signet.v1.VerifyAuditLogRequest\x1a!.signet.v1.VerifyAuditLogResponse\x12U\n" +
-	"\x0eListSignatures\x12 .signet.v1.ListSignaturesRequest\x1a!.signet.v1.ListSignaturesResponse\x12m\n" +
+	"\x0eListSignatures\x12 .signet.v1.ListSignaturesRequest\x1a!.signet.v1.ListSignaturesResponse\x12R\n" +
+	"\rListReminders\x12\x1f.signet.v1.ListRemindersRequest\x1a .signet.v1.ListRemindersResponse\x12m\n" +
 	"\x16AdminRevokeCertificate\x12(.signet.v1.AdminRevokeCertificateRequest\x1a).signet.v1.AdminRevokeCertificateResponse\x12p\n" +
 	"\x17AdminSuspendCertificate\x12).signet.v1.AdminSuspendCertificateRequest\x1a*.signet.v1.AdminSuspendCertificateResponse\x12m\n" +
-	"\x16AdminResumeCertificate\x12(.signet.v1.AdminResumeCertificateRequest\x1a).signet.v1.AdminResumeCertificateResponseB6Z4github.com/signet-ca/signet/proto/signet/v1;signetv1b\x06proto3"
+	"\x16AdminResumeCertificate\x12(.signet.v1.AdminResumeCertificateRequest\x1a).signet.v1.AdminResumeCertificateResponse\x12R\n" +
+	"\rRetryReminder\x12\x1f.signet.v1.RetryReminderRequest\x1a .signet.v1.RetryReminderResponseB6Z4github.com/signet-ca/signet/proto/signet/v1;signetv1b\x06proto3"
 
 var (
 	file_signet_v1_admin_proto_rawDescOnce sync.Once
@@ -1988,7 +2386,7 @@ func file_signet_v1_admin_proto_rawDescGZIP() []byte {
 	return file_signet_v1_admin_proto_rawDescData
 }
 
-var file_signet_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_signet_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_signet_v1_admin_proto_goTypes = []any{
 	(*TimeRange)(nil),                       // 0: signet.v1.TimeRange
 	(*SearchCertificatesRequest)(nil),       // 1: signet.v1.SearchCertificatesRequest
@@ -2014,60 +2412,74 @@ var file_signet_v1_admin_proto_goTypes = []any{
 	(*AdminSuspendCertificateResponse)(nil), // 21: signet.v1.AdminSuspendCertificateResponse
 	(*AdminResumeCertificateRequest)(nil),   // 22: signet.v1.AdminResumeCertificateRequest
 	(*AdminResumeCertificateResponse)(nil),  // 23: signet.v1.AdminResumeCertificateResponse
-	(*timestamppb.Timestamp)(nil),           // 24: google.protobuf.Timestamp
-	(CertificateStatus)(0),                  // 25: signet.v1.CertificateStatus
-	(*Certificate)(nil),                     // 26: signet.v1.Certificate
-	(RevocationReason)(0),                   // 27: signet.v1.RevocationReason
+	(*ListRemindersRequest)(nil),            // 24: signet.v1.ListRemindersRequest
+	(*Reminder)(nil),                        // 25: signet.v1.Reminder
+	(*ListRemindersResponse)(nil),           // 26: signet.v1.ListRemindersResponse
+	(*RetryReminderRequest)(nil),            // 27: signet.v1.RetryReminderRequest
+	(*RetryReminderResponse)(nil),           // 28: signet.v1.RetryReminderResponse
+	(*timestamppb.Timestamp)(nil),           // 29: google.protobuf.Timestamp
+	(CertificateStatus)(0),                  // 30: signet.v1.CertificateStatus
+	(*Certificate)(nil),                     // 31: signet.v1.Certificate
+	(RevocationReason)(0),                   // 32: signet.v1.RevocationReason
 }
 var file_signet_v1_admin_proto_depIdxs = []int32{
-	24, // 0: signet.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	24, // 1: signet.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
-	25, // 2: signet.v1.SearchCertificatesRequest.status:type_name -> signet.v1.CertificateStatus
+	29, // 0: signet.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	29, // 1: signet.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	30, // 2: signet.v1.SearchCertificatesRequest.status:type_name -> signet.v1.CertificateStatus
 	0,  // 3: signet.v1.SearchCertificatesRequest.issued:type_name -> signet.v1.TimeRange
 	0,  // 4: signet.v1.SearchCertificatesRequest.expires:type_name -> signet.v1.TimeRange
 	3,  // 5: signet.v1.SearchCertificatesResponse.certificates:type_name -> signet.v1.AdminCertificate
-	26, // 6: signet.v1.AdminCertificate.certificate:type_name -> signet.v1.Certificate
-	24, // 7: signet.v1.AdminCertificate.created_at:type_name -> google.protobuf.Timestamp
+	31, // 6: signet.v1.AdminCertificate.certificate:type_name -> signet.v1.Certificate
+	29, // 7: signet.v1.AdminCertificate.created_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: signet.v1.GetCertificateHistoryResponse.certificates:type_name -> signet.v1.AdminCertificate
 	6,  // 9: signet.v1.GetCertificateHistoryResponse.events:type_name -> signet.v1.AuditEvent
-	24, // 10: signet.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	29, // 10: signet.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
 	0,  // 11: signet.v1.ListAuditEventsRequest.at:type_name -> signet.v1.TimeRange
 	6,  // 12: signet.v1.ListAuditEventsResponse.events:type_name -> signet.v1.AuditEvent
 	0,  // 13: signet.v1.ListSignaturesRequest.reserved_at:type_name -> signet.v1.TimeRange
-	24, // 14: signet.v1.Signature.reserved_at:type_name -> google.protobuf.Timestamp
+	29, // 14: signet.v1.Signature.reserved_at:type_name -> google.protobuf.Timestamp
 	10, // 15: signet.v1.ListSignaturesResponse.signatures:type_name -> signet.v1.Signature
 	0,  // 16: signet.v1.GetStatsRequest.days:type_name -> signet.v1.TimeRange
 	14, // 17: signet.v1.GetStatsResponse.counts:type_name -> signet.v1.StatusCount
 	15, // 18: signet.v1.GetStatsResponse.days:type_name -> signet.v1.DayCount
-	25, // 19: signet.v1.StatusCount.status:type_name -> signet.v1.CertificateStatus
-	24, // 20: signet.v1.VerifyAuditLogResponse.checkpoint_at:type_name -> google.protobuf.Timestamp
-	27, // 21: signet.v1.AdminRevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
-	26, // 22: signet.v1.AdminRevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	26, // 23: signet.v1.AdminSuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	26, // 24: signet.v1.AdminResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
-	1,  // 25: signet.v1.AdminService.SearchCertificates:input_type -> signet.v1.SearchCertificatesRequest
-	4,  // 26: signet.v1.AdminService.GetCertificateHistory:input_type -> signet.v1.GetCertificateHistoryRequest
-	7,  // 27: signet.v1.AdminService.ListAuditEvents:input_type -> signet.v1.ListAuditEventsRequest
-	12, // 28: signet.v1.AdminService.GetStats:input_type -> signet.v1.GetStatsRequest
-	16, // 29: signet.v1.AdminService.VerifyAuditLog:input_type -> signet.v1.VerifyAuditLogRequest
-	9,  // 30: signet.v1.AdminService.ListSignatures:input_type -> signet.v1.ListSignaturesRequest
-	18, // 31: signet.v1.AdminService.AdminRevokeCertificate:input_type -> signet.v1.AdminRevokeCertificateRequest
-	20, // 32: signet.v1.AdminService.AdminSuspendCertificate:input_type -> signet.v1.AdminSuspendCertificateRequest
-	22, // 33: signet.v1.AdminService.AdminResumeCertificate:input_type -> signet.v1.AdminResumeCertificateRequest
-	2,  // 34: signet.v1.AdminService.SearchCertificates:output_type -> signet.v1.SearchCertificatesResponse
-	5,  // 35: signet.v1.AdminService.GetCertificateHistory:output_type -> signet.v1.GetCertificateHistoryResponse
-	8,  // 36: signet.v1.AdminService.ListAuditEvents:output_type -> signet.v1.ListAuditEventsResponse
-	13, // 37: signet.v1.AdminService.GetStats:output_type -> signet.v1.GetStatsResponse
-	17, // 38: signet.v1.AdminService.VerifyAuditLog:output_type -> signet.v1.VerifyAuditLogResponse
-	11, // 39: signet.v1.AdminService.ListSignatures:output_type -> signet.v1.ListSignaturesResponse
-	19, // 40: signet.v1.AdminService.AdminRevokeCertificate:output_type -> signet.v1.AdminRevokeCertificateResponse
-	21, // 41: signet.v1.AdminService.AdminSuspendCertificate:output_type -> signet.v1.AdminSuspendCertificateResponse
-	23, // 42: signet.v1.AdminService.AdminResumeCertificate:output_type -> signet.v1.AdminResumeCertificateResponse
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	30, // 19: signet.v1.StatusCount.status:type_name -> signet.v1.CertificateStatus
+	29, // 20: signet.v1.VerifyAuditLogResponse.checkpoint_at:type_name -> google.protobuf.Timestamp
+	32, // 21: signet.v1.AdminRevokeCertificateRequest.reason:type_name -> signet.v1.RevocationReason
+	31, // 22: signet.v1.AdminRevokeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	31, // 23: signet.v1.AdminSuspendCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	31, // 24: signet.v1.AdminResumeCertificateResponse.certificate:type_name -> signet.v1.Certificate
+	29, // 25: signet.v1.Reminder.scheduled_at:type_name -> google.protobuf.Timestamp
+	29, // 26: signet.v1.Reminder.finalized_at:type_name -> google.protobuf.Timestamp
+	29, // 27: signet.v1.Reminder.created_at:type_name -> google.protobuf.Timestamp
+	25, // 28: signet.v1.ListRemindersResponse.reminders:type_name -> signet.v1.Reminder
+	25, // 29: signet.v1.RetryReminderResponse.reminder:type_name -> signet.v1.Reminder
+	1,  // 30: signet.v1.AdminService.SearchCertificates:input_type -> signet.v1.SearchCertificatesRequest
+	4,  // 31: signet.v1.AdminService.GetCertificateHistory:input_type -> signet.v1.GetCertificateHistoryRequest
+	7,  // 32: signet.v1.AdminService.ListAuditEvents:input_type -> signet.v1.ListAuditEventsRequest
+	12, // 33: signet.v1.AdminService.GetStats:input_type -> signet.v1.GetStatsRequest
+	16, // 34: signet.v1.AdminService.VerifyAuditLog:input_type -> signet.v1.VerifyAuditLogRequest
+	9,  // 35: signet.v1.AdminService.ListSignatures:input_type -> signet.v1.ListSignaturesRequest
+	24, // 36: signet.v1.AdminService.ListReminders:input_type -> signet.v1.ListRemindersRequest
+	18, // 37: signet.v1.AdminService.AdminRevokeCertificate:input_type -> signet.v1.AdminRevokeCertificateRequest
+	20, // 38: signet.v1.AdminService.AdminSuspendCertificate:input_type -> signet.v1.AdminSuspendCertificateRequest
+	22, // 39: signet.v1.AdminService.AdminResumeCertificate:input_type -> signet.v1.AdminResumeCertificateRequest
+	27, // 40: signet.v1.AdminService.RetryReminder:input_type -> signet.v1.RetryReminderRequest
+	2,  // 41: signet.v1.AdminService.SearchCertificates:output_type -> signet.v1.SearchCertificatesResponse
+	5,  // 42: signet.v1.AdminService.GetCertificateHistory:output_type -> signet.v1.GetCertificateHistoryResponse
+	8,  // 43: signet.v1.AdminService.ListAuditEvents:output_type -> signet.v1.ListAuditEventsResponse
+	13, // 44: signet.v1.AdminService.GetStats:output_type -> signet.v1.GetStatsResponse
+	17, // 45: signet.v1.AdminService.VerifyAuditLog:output_type -> signet.v1.VerifyAuditLogResponse
+	11, // 46: signet.v1.AdminService.ListSignatures:output_type -> signet.v1.ListSignaturesResponse
+	26, // 47: signet.v1.AdminService.ListReminders:output_type -> signet.v1.ListRemindersResponse
+	19, // 48: signet.v1.AdminService.AdminRevokeCertificate:output_type -> signet.v1.AdminRevokeCertificateResponse
+	21, // 49: signet.v1.AdminService.AdminSuspendCertificate:output_type -> signet.v1.AdminSuspendCertificateResponse
+	23, // 50: signet.v1.AdminService.AdminResumeCertificate:output_type -> signet.v1.AdminResumeCertificateResponse
+	28, // 51: signet.v1.AdminService.RetryReminder:output_type -> signet.v1.RetryReminderResponse
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_signet_v1_admin_proto_init() }
@@ -2082,7 +2494,7 @@ func file_signet_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signet_v1_admin_proto_rawDesc), len(file_signet_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

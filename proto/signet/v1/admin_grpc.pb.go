@@ -25,9 +25,11 @@ const (
 	AdminService_GetStats_FullMethodName                = "/signet.v1.AdminService/GetStats"
 	AdminService_VerifyAuditLog_FullMethodName          = "/signet.v1.AdminService/VerifyAuditLog"
 	AdminService_ListSignatures_FullMethodName          = "/signet.v1.AdminService/ListSignatures"
+	AdminService_ListReminders_FullMethodName           = "/signet.v1.AdminService/ListReminders"
 	AdminService_AdminRevokeCertificate_FullMethodName  = "/signet.v1.AdminService/AdminRevokeCertificate"
 	AdminService_AdminSuspendCertificate_FullMethodName = "/signet.v1.AdminService/AdminSuspendCertificate"
 	AdminService_AdminResumeCertificate_FullMethodName  = "/signet.v1.AdminService/AdminResumeCertificate"
+	AdminService_RetryReminder_FullMethodName           = "/signet.v1.AdminService/RetryReminder"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -48,10 +50,15 @@ type AdminServiceClient interface {
 	// every certificate of every kind and every CRL, each recorded before it
 	// was signed, with what became of it.
 	ListSignatures(ctx context.Context, in *ListSignaturesRequest, opts ...grpc.CallOption) (*ListSignaturesResponse, error)
+	// ListReminders lists expiry reminders (만료 안내): pending, failed or
+	// delivered webhooks to the RA channels, newest first.
+	ListReminders(ctx context.Context, in *ListRemindersRequest, opts ...grpc.CallOption) (*ListRemindersResponse, error)
 	// Operator only.
 	AdminRevokeCertificate(ctx context.Context, in *AdminRevokeCertificateRequest, opts ...grpc.CallOption) (*AdminRevokeCertificateResponse, error)
 	AdminSuspendCertificate(ctx context.Context, in *AdminSuspendCertificateRequest, opts ...grpc.CallOption) (*AdminSuspendCertificateResponse, error)
 	AdminResumeCertificate(ctx context.Context, in *AdminResumeCertificateRequest, opts ...grpc.CallOption) (*AdminResumeCertificateResponse, error)
+	// RetryReminder makes a failed (or delivered) reminder due again at once.
+	RetryReminder(ctx context.Context, in *RetryReminderRequest, opts ...grpc.CallOption) (*RetryReminderResponse, error)
 }
 
 type adminServiceClient struct {
@@ -122,6 +129,16 @@ func (c *adminServiceClient) ListSignatures(ctx context.Context, in *ListSignatu
 	return out, nil
 }
 
+func (c *adminServiceClient) ListReminders(ctx context.Context, in *ListRemindersRequest, opts ...grpc.CallOption) (*ListRemindersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRemindersResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListReminders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) AdminRevokeCertificate(ctx context.Context, in *AdminRevokeCertificateRequest, opts ...grpc.CallOption) (*AdminRevokeCertificateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AdminRevokeCertificateResponse)
@@ -152,6 +169,16 @@ func (c *adminServiceClient) AdminResumeCertificate(ctx context.Context, in *Adm
 	return out, nil
 }
 
+func (c *adminServiceClient) RetryReminder(ctx context.Context, in *RetryReminderRequest, opts ...grpc.CallOption) (*RetryReminderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryReminderResponse)
+	err := c.cc.Invoke(ctx, AdminService_RetryReminder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -170,10 +197,15 @@ type AdminServiceServer interface {
 	// every certificate of every kind and every CRL, each recorded before it
 	// was signed, with what became of it.
 	ListSignatures(context.Context, *ListSignaturesRequest) (*ListSignaturesResponse, error)
+	// ListReminders lists expiry reminders (만료 안내): pending, failed or
+	// delivered webhooks to the RA channels, newest first.
+	ListReminders(context.Context, *ListRemindersRequest) (*ListRemindersResponse, error)
 	// Operator only.
 	AdminRevokeCertificate(context.Context, *AdminRevokeCertificateRequest) (*AdminRevokeCertificateResponse, error)
 	AdminSuspendCertificate(context.Context, *AdminSuspendCertificateRequest) (*AdminSuspendCertificateResponse, error)
 	AdminResumeCertificate(context.Context, *AdminResumeCertificateRequest) (*AdminResumeCertificateResponse, error)
+	// RetryReminder makes a failed (or delivered) reminder due again at once.
+	RetryReminder(context.Context, *RetryReminderRequest) (*RetryReminderResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -202,6 +234,9 @@ func (UnimplementedAdminServiceServer) VerifyAuditLog(context.Context, *VerifyAu
 func (UnimplementedAdminServiceServer) ListSignatures(context.Context, *ListSignaturesRequest) (*ListSignaturesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListSignatures not implemented")
 }
+func (UnimplementedAdminServiceServer) ListReminders(context.Context, *ListRemindersRequest) (*ListRemindersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListReminders not implemented")
+}
 func (UnimplementedAdminServiceServer) AdminRevokeCertificate(context.Context, *AdminRevokeCertificateRequest) (*AdminRevokeCertificateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AdminRevokeCertificate not implemented")
 }
@@ -210,6 +245,9 @@ func (UnimplementedAdminServiceServer) AdminSuspendCertificate(context.Context, 
 }
 func (UnimplementedAdminServiceServer) AdminResumeCertificate(context.Context, *AdminResumeCertificateRequest) (*AdminResumeCertificateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AdminResumeCertificate not implemented")
+}
+func (UnimplementedAdminServiceServer) RetryReminder(context.Context, *RetryReminderRequest) (*RetryReminderResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RetryReminder not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -340,6 +378,24 @@ func _AdminService_ListSignatures_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListReminders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRemindersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListReminders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListReminders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListReminders(ctx, req.(*ListRemindersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_AdminRevokeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AdminRevokeCertificateRequest)
 	if err := dec(in); err != nil {
@@ -394,6 +450,24 @@ func _AdminService_AdminResumeCertificate_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RetryReminder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryReminderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RetryReminder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RetryReminder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RetryReminder(ctx, req.(*RetryReminderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -426,6 +500,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AdminService_ListSignatures_Handler,
 		},
 		{
+			MethodName: "ListReminders",
+			Handler:    _AdminService_ListReminders_Handler,
+		},
+		{
 			MethodName: "AdminRevokeCertificate",
 			Handler:    _AdminService_AdminRevokeCertificate_Handler,
 		},
@@ -436,6 +514,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminResumeCertificate",
 			Handler:    _AdminService_AdminResumeCertificate_Handler,
+		},
+		{
+			MethodName: "RetryReminder",
+			Handler:    _AdminService_RetryReminder_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -187,7 +187,7 @@ func (x *VerifyRequest) GetProof() string {
 	return ""
 }
 
-// Next unused field number: 7
+// Next unused field number: 10
 type VerifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who signed in: the holder's keyed reference (no personal data).
@@ -197,8 +197,16 @@ type VerifyResponse struct {
 	Status     CertificateStatus      `protobuf:"varint,4,opt,name=status,proto3,enum=signet.v1.CertificateStatus" json:"status,omitempty"`
 	NotAfter   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
 	// "signet": a certificate Signet issued, registered for its holder
-	// without a separate step.
-	Registration  string `protobuf:"bytes,6,opt,name=registration,proto3" json:"registration,omitempty"`
+	// without a separate step; "registered": another CA's certificate
+	// registered through RegistrationService.
+	Registration string `protobuf:"bytes,6,opt,name=registration,proto3" json:"registration,omitempty"`
+	// The certificate that signed in (DER).
+	Certificate []byte `protobuf:"bytes,7,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The registration's id: a UUID, or "signet" for one of Signet's own
+	// certificates registered implicitly.
+	RegistrationId string `protobuf:"bytes,8,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	// The trust list entry of the issuing CA, or "signet".
+	TrustCa       string `protobuf:"bytes,9,opt,name=trust_ca,json=trustCa,proto3" json:"trust_ca,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +283,27 @@ func (x *VerifyResponse) GetRegistration() string {
 	return ""
 }
 
+func (x *VerifyResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetRegistrationId() string {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetTrustCa() string {
+	if x != nil {
+		return x.TrustCa
+	}
+	return ""
+}
+
 var File_signet_v1_authentication_proto protoreflect.FileDescriptor
 
 const file_signet_v1_authentication_proto_rawDesc = "" +
@@ -289,7 +318,7 @@ const file_signet_v1_authentication_proto_rawDesc = "" +
 	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"H\n" +
 	"\rVerifyRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x14\n" +
-	"\x05proof\x18\x02 \x01(\tR\x05proof\"\xf6\x01\n" +
+	"\x05proof\x18\x02 \x01(\tR\x05proof\"\xdc\x02\n" +
 	"\x0eVerifyResponse\x12\x1f\n" +
 	"\vsubject_ref\x18\x01 \x01(\tR\n" +
 	"subjectRef\x12\x16\n" +
@@ -297,7 +326,10 @@ const file_signet_v1_authentication_proto_rawDesc = "" +
 	"\aprofile\x18\x03 \x01(\tR\aprofile\x124\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x1c.signet.v1.CertificateStatusR\x06status\x127\n" +
 	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\"\n" +
-	"\fregistration\x18\x06 \x01(\tR\fregistration2\x9e\x01\n" +
+	"\fregistration\x18\x06 \x01(\tR\fregistration\x12 \n" +
+	"\vcertificate\x18\a \x01(\fR\vcertificate\x12'\n" +
+	"\x0fregistration_id\x18\b \x01(\tR\x0eregistrationId\x12\x19\n" +
+	"\btrust_ca\x18\t \x01(\tR\atrustCa2\x9e\x01\n" +
 	"\x15AuthenticationService\x12F\n" +
 	"\tChallenge\x12\x1b.signet.v1.ChallengeRequest\x1a\x1c.signet.v1.ChallengeResponse\x12=\n" +
 	"\x06Verify\x12\x18.signet.v1.VerifyRequest\x1a\x19.signet.v1.VerifyResponseB6Z4github.com/signet-ca/signet/proto/signet/v1;signetv1b\x06proto3"
