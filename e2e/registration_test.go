@@ -114,6 +114,21 @@ func TestRegistration_WithRealBinaries(t *testing.T) {
 		t.Fatalf("login after registering again: %+v, want registration %s", id, back.ID)
 	}
 
+	// 해제 by an operator (`signet admin unregister`); an auditor may not.
+	opDir := filepath.Join(t.TempDir(), "operator")
+	e.signetJSON("dev", "other-ca", "issue", "--out", opDir, "--name", "홍길동", "--idn", idn, "--password-file", e.pwFile)
+	opReg := e.registrationJSON(append([]string{"register", "--cert", opDir, "--password-file", e.pwFile, "--idn", idn}, person...)...)
+	e.login(opDir)
+	if _, code := e.admin("unregister", "--id", opReg.ID, "--reason", "fraud report"); code == 0 {
+		t.Error("an auditor unregistered a certificate")
+	}
+	var opUn registration
+	e.adminJSON(&opUn, "unregister", "--cert", filepath.Join(e.state, "admin-operator.pem"), "--id", opReg.ID, "--reason", "fraud report", "--comment", "ticket 42")
+	if opUn.ID != opReg.ID || opUn.Status != "unregistered" || opUn.Reason != "fraud report" {
+		t.Errorf("signet admin unregister: %+v", opUn)
+	}
+	e.loginRefused(opDir, "unregistered")
+
 	// Revoked at its CA: the other CA's OCSP says so, and Signet refuses.
 	revDir := filepath.Join(t.TempDir(), "revoked")
 	e.signetJSON("dev", "other-ca", "issue", "--out", revDir, "--name", "홍길동", "--idn", idn, "--password-file", e.pwFile)

@@ -87,6 +87,7 @@ var adminCommands = []adminCommand{
 	{"revoke", "revoke any certificate (operator)", runAdminRevoke},
 	{"suspend", "put any certificate on hold (operator)", runAdminSuspend},
 	{"resume", "lift the hold of any certificate (operator)", runAdminResume},
+	{"unregister", "unregister any registered certificate: it no longer signs in (operator, 해제)", runAdminUnregister},
 }
 
 // Run is the admin command: args are what follows "admin" on the command
