@@ -197,7 +197,10 @@ Enroll a one-year personal-banking certificate:
   printf 'Sign3t!pass' > /tmp/signet-pw
   go run ./cmd/signet --server %s --ca-file %s enroll --profile personal-banking \
     --name 홍길동 --birth 19900101 --phone 01012345678 --carrier SKT \
-    --bank 004 --account 12345678901234 --password-file /tmp/signet-pw
+    --bank 004 --account 12345678901234 --idn 9001011234567 --password-file /tmp/signet-pw
+
+Expiry reminders go to the dev webhook sink (POST /dev/webhook, logged here); start with
+--validity 40h to see one at once. Another bank's test certificate: signet dev other-ca issue.
 
 `, grpcAddr, filepath.Join(stateDir, "root.pem"), httpAddr, adminAddr, stateDir, grpcAddr, filepath.Join(stateDir, "root.pem"))
 }
