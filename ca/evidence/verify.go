@@ -263,7 +263,7 @@ func (v *Verifier) verifyToken(slot Kind, token, nonce string) (*tokenClaims, er
 		// A well-formed token with an algorithm no provider may use ("none",
 		// HMAC) is a forgery attempt, not a garbled result: untrusted.
 		if alg := headerAlg(token); alg != "" && !slices.Contains(allowedAlgs, jose.SignatureAlgorithm(alg)) {
-			return nil, fail(ReasonUntrusted, fmt.Sprintf("%s is signed with %q, which no identity provider may use (ES256, ES384, RS256, PS256 or EdDSA only): it may be forged; %s", what, alg, again))
+			return nil, fail(ReasonUntrusted, fmt.Sprintf("%s is signed with %s, which no identity provider may use (ES256, ES384, RS256, PS256 or EdDSA only): it may be forged; %s", what, algName(alg), again))
 		}
 		return nil, fail(ReasonMalformed, what+" is not a compact JWS signed with ES256, ES384, RS256, PS256 or EdDSA: pass the provider's result unchanged")
 	}
@@ -417,6 +417,18 @@ func match(p *Phone, a *Account) (*Identity, error) {
 }
 
 // headerAlg reads a compact JWS's "alg" header without trusting anything
+// algName names a refused alg for the message: a JOSE name as it is, any
+// other text not at all. The header is the caller's, and echoing it would
+// put arbitrary bytes (a fuzzer put a CI there) into the answer and the
+// audit log.
+func algName(alg string) string {
+	switch alg {
+	case "none", "HS256", "HS384", "HS512", "RS384", "RS512", "ES512", "PS384", "PS512", "ES256K", "Ed25519", "Ed448":
+		return fmt.Sprintf("%q", alg)
+	}
+	return "an algorithm JOSE does not define"
+}
+
 // else in it; "" if the header does not parse.
 func headerAlg(token string) string {
 	head, _, ok := strings.Cut(token, ".")
