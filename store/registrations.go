@@ -106,16 +106,7 @@ func (db *DB) RegistrationsOf(ctx context.Context, subjectRef string, limit int)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Registration
-	for rows.Next() {
-		r, err := scanRegistration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Registration, error) { return scanRegistration(r) })
 }
 
 // RegistrationsToCheck returns up to limit active registrations last checked
@@ -128,16 +119,7 @@ func (db *DB) RegistrationsToCheck(ctx context.Context, cutoff time.Time, limit 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Registration
-	for rows.Next() {
-		r, err := scanRegistration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Registration, error) { return scanRegistration(r) })
 }
 
 // CertificatesOfSubject lists the certificates Signet issued to a person,
@@ -150,16 +132,7 @@ func (db *DB) CertificatesOfSubject(ctx context.Context, subjectRef string, limi
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Certificate
-	for rows.Next() {
-		c, err := scanCertificate(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Certificate, error) { return scanCertificate(r) })
 }
 
 // registrationRecheckLock is the session-level lock of the one replica that
