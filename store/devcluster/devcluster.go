@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -433,8 +434,16 @@ func (c *Cluster) choosePort(want int) (int, error) {
 			c.logf("remembered port %d is in use now; picking another", p)
 		}
 	}
-	// Let the kernel pick; the tiny window before postgres binds it is
-	// acceptable for a dev server.
+	// A free port below the kernel's ephemeral range (32768 and up on
+	// Linux): a port the kernel hands to a ":0" listener elsewhere, such
+	// as a test's "free" address for signetd's own listeners, is then never
+	// the one PostgreSQL is about to bind. (An e2e run once lost that race:
+	// signetd's HTTP listener found PostgreSQL on its port.)
+	for range 50 {
+		if p := devPortLow + rand.IntN(devPortSpan); portFree(p) {
+			return p, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("devcluster: finding a free port: %w", err)
@@ -442,6 +451,10 @@ func (c *Cluster) choosePort(want int) (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// The range fresh dev cluster ports are drawn from: clear of PostgreSQL's
+// 5432 and of the ephemeral range.
+const devPortLow, devPortSpan = 20000, 10000
 
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
