@@ -14,6 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/signet-ca/signet/reminder"
+	"github.com/signet-ca/signet/server"
 )
 
 const crdFile = "testdata/postgresql.cnpg.io_clusters.yaml"
@@ -277,6 +280,12 @@ func TestChecks_EachCanFail(t *testing.T) {
 			o.Deployment.Spec.Template.Spec.Containers[0].ReadinessProbe.GRPC = &corev1.GRPCAction{Port: 9443}
 		}},
 		{"config files mounted", "TLS key outside every volume", func(o *overlay) { o.Config.TLS.Key = "/var/lib/signet/tls.key" }},
+		{"config files mounted", "a reminder secret outside every volume", func(o *overlay) {
+			o.Config.RAChannels = map[string]reminder.ChannelConfig{"default": {WebhookURL: "https://ra.example/x", SecretFile: "/var/lib/signet/webhook.secret"}}
+		}},
+		{"config files mounted", "a trust list root outside every volume", func(o *overlay) {
+			o.Config.OtherCAs = append(o.Config.OtherCAs, server.OtherCAConfig{Name: "x", Roots: "/opt/trust/x.pem"})
+		}},
 		{"config files mounted", "--config elsewhere", func(o *overlay) {
 			o.Deployment.Spec.Template.Spec.Containers[0].Args = []string{"--config", "/etc/signet/signet.json"}
 		}},

@@ -484,6 +484,13 @@ func configFiles(cfg *server.Config) map[string]string {
 	for _, p := range cfg.Providers {
 		out["provider "+p.ID] = p.PublicKey
 	}
+	for _, o := range cfg.OtherCAs {
+		out["otherCAs "+o.Name+" roots"] = o.Roots
+		out["otherCAs "+o.Name+" intermediates"] = o.Intermediates
+	}
+	for bank, ch := range cfg.RAChannels {
+		out["raChannels "+bank] = ch.SecretFile
+	}
 	for k, v := range out {
 		if v == "" {
 			delete(out, k)
