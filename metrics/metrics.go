@@ -36,6 +36,8 @@ type Metrics struct {
 	ocspResponses *prometheus.CounterVec
 	ocspCache     *prometheus.CounterVec
 	ocspBacklog   prometheus.Gauge
+	reminders     *prometheus.CounterVec
+	otherCA       *prometheus.CounterVec
 }
 
 var (
@@ -56,6 +58,15 @@ var Outcomes = []string{"ok", "refused", "error"}
 
 // OCSPStatuses are the answers counted by signet_ocsp_responses_total.
 var OCSPStatuses = []string{"good", "revoked", "unknown", "malformed", "unauthorized", "tryLater", "internalError"}
+
+// ReminderOutcomes are what became of one attempt to send a reminder
+// (signet_reminders_total).
+var ReminderOutcomes = []string{"delivered", "retried", "failed", "skipped"}
+
+// OtherCAOutcomes are the answers of another CA's status service
+// (signet_other_ca_status_checks_total): its status for the certificate,
+// or why there was none.
+var OtherCAOutcomes = []string{"good", "revoked", "unknown", "unreachable", "no_source", "error"}
 
 // latency buckets: a CA signature (software key about 1 ms, an HSM tens
 // of ms), a transaction, a CRL generation (up to seconds for a big CRL).
@@ -96,8 +107,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		ocspBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "signet_ocsp_presign_backlog", Help: "Cached OCSP responses due for re-signing and not re-signed yet.",
 		}),
+		reminders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_reminders_total",
+			Help: "Attempts to send an expiry reminder on this replica, by outcome: delivered, retried (the RA channel failed; River tries again), failed (the last attempt, or no channel), skipped (the certificate is no longer owed one).",
+		}, []string{"outcome"}),
+		otherCA: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_other_ca_status_checks_total",
+			Help: "Live status checks of other CAs' certificates (registration, sign-in, recheck), answered from revcheck's cache or over HTTP, by source (ocsp, crl; empty when none answered) and outcome (good, revoked, unknown, unreachable, no_source, error).",
+		}, []string{"source", "outcome"}),
 	}
 	reg.MustRegister(m.GRPC, m.requests, m.refusals, m.signing, m.tx, m.crlGeneration, m.ocspResponses, m.ocspCache, m.ocspBacklog,
+		m.reminders, m.otherCA,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Zero series for the known label values, so that rate() and absent()
 	// work from the first scrape.
@@ -113,7 +133,19 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.ocspCache.WithLabelValues("hit")
 	m.ocspCache.WithLabelValues("miss")
+	for _, o := range ReminderOutcomes {
+		m.reminders.WithLabelValues(o)
+	}
+	m.otherCA.WithLabelValues("", "unreachable")
 	return m
+}
+
+// Reminder counts one attempt to send a reminder (reminder.Observer).
+func (m *Metrics) Reminder(outcome string) { m.reminders.WithLabelValues(outcome).Inc() }
+
+// OtherCAStatus counts one status check at another CA.
+func (m *Metrics) OtherCAStatus(source, outcome string) {
+	m.otherCA.WithLabelValues(source, outcome).Inc()
 }
 
 // Outcome counts one certificate request (ca.Observer).

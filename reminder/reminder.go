@@ -111,7 +111,17 @@ type Options struct {
 	Workers int
 	// ID names the River client (default: River's own); tests name replicas.
 	ID string
+	// Observer counts what became of each attempt; nil counts nothing.
+	Observer Observer
 }
+
+// Observer is told the outcome of every attempt to send a reminder:
+// delivered, retried, failed or skipped (package metrics implements it).
+type Observer interface{ Reminder(outcome string) }
+
+type noObserver struct{}
+
+func (noObserver) Reminder(string) {}
 
 // Service enqueues, voids, sends and retries reminders.
 type Service struct {
@@ -121,6 +131,7 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	http     *http.Client
+	observe  Observer
 }
 
 var _ store.Reminders = (*Service)(nil)
@@ -143,7 +154,10 @@ func New(db *store.DB, o Options) (*Service, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
-	s := &Service{db: db, channels: o.Channels, now: o.Now, log: o.Log, http: o.HTTP}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
+	s := &Service{db: db, channels: o.Channels, now: o.Now, log: o.Log, http: o.HTTP, observe: o.Observer}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{s: s}); err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if !ok {
 		msg := fmt.Sprintf("no RA channel for bank %q and no %q channel: add one to raChannels, then retry with `signet admin reminders --retry %d`", c.Bank, Default, job.ID)
 		s.audit(ctx, c, job, "reminder-failed", map[string]any{"why": msg})
+		s.observe.Reminder("failed")
 		return river.JobCancel(errors.New(msg))
 	}
 	body, err := json.Marshal(Body{ID: EventID(c.Serial, job.Args.Stage), Type: EventType, Stage: job.Args.Stage,
@@ -69,6 +70,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		if job.Attempt >= job.MaxAttempts {
 			// River discards it after this; the audit log says so first.
 			s.audit(ctx, c, job, "reminder-failed", map[string]any{"why": err.Error(), "channel": ch.Name})
+			s.observe.Reminder("failed")
+		} else {
+			s.observe.Reminder("retried")
 		}
 		return err
 	}
@@ -131,7 +135,7 @@ func (s *Service) finish(ctx context.Context, job *river.Job[Args], action strin
 	if err := river.RecordOutput(ctx, outcome); err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		ev := &store.AuditEvent{At: s.now().UTC(), Actor: "signet", Action: action, Outcome: "ok",
 			Serial: job.Args.Serial, Details: details}
 		if c, err := tx.CertificateBySerial(ctx, job.Args.Serial); err == nil {
@@ -145,6 +149,10 @@ func (s *Service) finish(ctx context.Context, job *river.Job[Args], action strin
 		_, err := river.JobCompleteTx[*riverDriver](ctx, tx.PgxTx(), job)
 		return err
 	})
+	if err == nil {
+		s.observe.Reminder(action[len("reminder-"):]) // delivered or skipped, once committed
+	}
+	return err
 }
 
 // audit records a failure in a transaction of its own: River finalizes

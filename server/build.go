@@ -208,11 +208,11 @@ func build(ctx context.Context, c *Config, db *store.DB, now func() time.Time, l
 	if err != nil {
 		return nil, err
 	}
-	regs, err := newRegistrations(c, authority, db, now, log)
+	regs, err := newRegistrations(c, authority, db, now, log, m)
 	if err != nil {
 		return nil, err
 	}
-	rem, err := newReminders(ctx, c, db, now, log)
+	rem, err := newReminders(ctx, c, db, now, log, m)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-ca/signet/ca"
 	"github.com/signet-ca/signet/ca/registration"
 	"github.com/signet-ca/signet/ca/revcheck"
+	"github.com/signet-ca/signet/metrics"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 	"github.com/signet-ca/signet/store"
 )
@@ -61,19 +62,27 @@ func (c *Config) trustList(now time.Time) (*registration.TrustList, error) {
 	return registration.NewTrustList(cas, now)
 }
 
-// statusChecker adapts package revcheck to the registration core.
-type statusChecker struct{ c *revcheck.Checker }
+// statusChecker adapts package revcheck to the registration core and
+// counts each answer.
+type statusChecker struct {
+	c       *revcheck.Checker
+	observe func(source, outcome string)
+}
 
 func (s statusChecker) Check(ctx context.Context, cert, issuer *x509.Certificate) (registration.Status, error) {
 	r, err := s.c.Check(ctx, cert, issuer)
 	switch {
 	case errors.Is(err, revcheck.ErrNoStatusSource):
+		s.observe("", "no_source")
 		return registration.Status{}, fmt.Errorf("%w: %v", registration.ErrNoStatusSource, err)
 	case errors.Is(err, revcheck.ErrUnreachable), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		s.observe("", "unreachable")
 		return registration.Status{}, fmt.Errorf("%w: %v", registration.ErrUnreachable, err)
 	case err != nil:
+		s.observe("", "error")
 		return registration.Status{}, err
 	}
+	s.observe(r.Source, string(r.Status))
 	return registration.Status{Status: string(r.Status), RevokedAt: r.RevokedAt, Reason: r.Reason, Source: r.Source, URL: r.URL}, nil
 }
 
@@ -187,7 +196,7 @@ func (b *Built) runRecheck(ctx context.Context) {
 // newRegistrations wires the registration core: the trust list (checked
 // now, so that a bad otherCAs entry stops the start), live status through
 // revcheck, and the recheck schedule.
-func newRegistrations(c *Config, a *ca.Authority, db *store.DB, now func() time.Time, log *slog.Logger) (*registration.Service, error) {
+func newRegistrations(c *Config, a *ca.Authority, db *store.DB, now func() time.Time, log *slog.Logger, m *metrics.Metrics) (*registration.Service, error) {
 	trust, err := c.trustList(now())
 	if err != nil {
 		return nil, err
@@ -196,6 +205,6 @@ func newRegistrations(c *Config, a *ca.Authority, db *store.DB, now func() time.
 		c.RegistrationRecheck = Duration(time.Hour)
 	}
 	checker := revcheck.New(revcheck.Options{Timeout: c.StatusTimeout.Duration(), Now: now})
-	return registration.New(registration.Options{Authority: a, DB: db, Trust: trust, Status: statusChecker{checker},
+	return registration.New(registration.Options{Authority: a, DB: db, Trust: trust, Status: statusChecker{c: checker, observe: m.OtherCAStatus},
 		Now: now, Log: log, RecheckAfter: c.RegistrationRecheck.Duration()})
 }

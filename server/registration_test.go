@@ -204,6 +204,9 @@ func TestRegistration_RegisterSignInListUnregister(t *testing.T) {
 	if reg.Status != "active" || reg.TrustCa != "k-bank" || reg.Serial != cert.SerialNumber.Text(16) || reg.CheckStatus != "good" || reg.CheckSource != "ocsp" {
 		t.Fatalf("registration %+v", reg)
 	}
+	if n := value(h.scrape(), "signet_other_ca_status_checks_total", map[string]string{"source": "ocsp", "outcome": "good"}); n < 1 {
+		t.Errorf("signet_other_ca_status_checks_total{source=ocsp,outcome=good} = %v, want the check counted", n)
+	}
 	again, err := h.register(cert, key, p, r)
 	if err != nil || again.RegistrationId != reg.RegistrationId {
 		t.Fatalf("register again: %v, id %s want %s", err, again.GetRegistrationId(), reg.RegistrationId)
@@ -420,6 +423,9 @@ func TestRegistration_Refusals(t *testing.T) {
 		}
 		if took := time.Since(start); took > 12*time.Second {
 			t.Errorf("an unreachable CA took %s to refuse", took)
+		}
+		if n := value(h.scrape(), "signet_other_ca_status_checks_total", map[string]string{"source": "", "outcome": "unreachable"}); n < 1 {
+			t.Errorf("signet_other_ca_status_checks_total{outcome=unreachable} = %v, want the failed check counted", n)
 		}
 	})
 }

@@ -21,7 +21,7 @@ import (
 // could never be signed for) and hooks reminders into every delivery and
 // revocation made through db. Without raChannels it returns nil:
 // nothing is scheduled.
-func newReminders(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger) (*reminder.Service, error) {
+func newReminders(ctx context.Context, c *Config, db *store.DB, now func() time.Time, log *slog.Logger, observe reminder.Observer) (*reminder.Service, error) {
 	if len(c.RAChannels) == 0 {
 		log.Info("expiry reminders are off: no raChannels configured")
 		return nil, nil
@@ -33,7 +33,7 @@ func newReminders(ctx context.Context, c *Config, db *store.DB, now func() time.
 	if err := db.RiverSchemaCurrent(ctx); err != nil {
 		return nil, fmt.Errorf("reminders: %w", err)
 	}
-	rem, err := reminder.New(db, reminder.Options{Channels: channels, Now: now, Log: log})
+	rem, err := reminder.New(db, reminder.Options{Channels: channels, Now: now, Log: log, Observer: observe})
 	if err != nil {
 		return nil, err
 	}

@@ -235,6 +235,14 @@ func TestReminders_DeliveredListedAndRetriedByAnOperator(t *testing.T) {
 	if retries != 1 || delivered != 1 {
 		t.Fatalf("audit: %d retries, %d deliveries; want 1 and 1", retries, delivered)
 	}
+	// The attempts are counted for the alerts (signet_reminders_total).
+	fams := h.scrape()
+	if n := value(fams, "signet_reminders_total", map[string]string{"outcome": "delivered"}); n != 1 {
+		t.Errorf("signet_reminders_total{outcome=delivered} = %v, want 1", n)
+	}
+	if n := value(fams, "signet_reminders_total", map[string]string{"outcome": "retried"}); n < 1 {
+		t.Errorf("signet_reminders_total{outcome=retried} = %v, want the failed attempts", n)
+	}
 	// The 1-day reminder still waits for its time; the list pages.
 	resp, err := auditor.ListReminders(ctx(t), &signetv1.ListRemindersRequest{PageSize: 1})
 	if err != nil || len(resp.Reminders) != 1 || resp.NextPageToken == "" {
