@@ -166,3 +166,14 @@ func (a *Authority) LimitPerson(ctx context.Context, action, actor string, p *Pe
 	}
 	return nil
 }
+
+// CheckRequestID is the request_id rule of every idempotent call.
+func CheckRequestID(id string) *Error { return checkRequestID(id) }
+
+// RequestIDReused is the refusal of a request_id that answered another
+// request.
+func RequestIDReused() *Error { return requestIDReused() }
+
+// RequestHash is what a stored answer is matched with: the method and the
+// request's parts, length-prefixed.
+func RequestHash(method string, parts ...[]byte) []byte { return requestHash(method, parts...) }

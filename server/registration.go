@@ -113,7 +113,7 @@ func evidenceOf(e *signetv1.IdentityEvidence) ca.Evidence {
 }
 
 func (s *registrationService) Register(ctx context.Context, req *signetv1.RegisterRequest) (*signetv1.RegisterResponse, error) {
-	r, err := s.regs.Register(ctx, registration.RegisterRequest{ChallengeID: req.GetChallengeId(), Proof: req.GetProof(),
+	r, err := s.regs.Register(ctx, registration.RegisterRequest{RequestID: req.GetRequestId(), ChallengeID: req.GetChallengeId(), Proof: req.GetProof(),
 		Evidence: evidenceOf(req.GetEvidence()), IDN: req.GetHolderIdentity().GetIdn(), R: req.GetHolderIdentity().GetRandomNum(),
 		Chain: req.GetChain(), Actor: actor(ctx)})
 	if err != nil {

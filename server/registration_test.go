@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -265,6 +266,54 @@ func TestRegistration_RegisterSignInListUnregister(t *testing.T) {
 
 // Signet's own certificate is registered implicitly; its holder can
 // unregister it here (it then stops signing in) and register it again.
+// A retry with the request_id of a Register whose answer was lost gets the
+// first answer back, even after its challenge and evidence are spent and
+// the challenge has expired; the same id for another request is refused.
+func TestRegistration_RetryWithRequestIDGetsTheFirstAnswer(t *testing.T) {
+	h, banks := newRegHarness(t, "k-bank")
+	bank := banks["k-bank"]
+	p := evidencetest.DefaultPerson()
+	now := h.clock.Now()
+	r := randomR(t)
+	cert, key := bank.issue(t, p, r, now.Add(-time.Hour), now.AddDate(1, 0, 0))
+
+	req := h.registerReq(cert, key, p, r)
+	req.RequestId = uuid.NewString()
+	first, err := h.registrations().Register(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(now.Add(time.Hour)) // the challenge and the evidence are stale now
+	again, err := h.registrations().Register(ctx(t), req)
+	if err != nil || again.Registration.RegistrationId != first.Registration.RegistrationId {
+		t.Fatalf("retry: %v, registration %s, want the first answer %s", err, again.GetRegistration().GetRegistrationId(), first.Registration.RegistrationId)
+	}
+	var rows int
+	if err := h.pool.QueryRow(ctx(t), `SELECT count(*) FROM registrations`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("%d registrations (%v), want 1", rows, err)
+	}
+
+	// The same id for another request, and a malformed id.
+	other, otherKey := bank.issue(t, p, r, h.clock.Now().Add(-time.Hour), h.clock.Now().AddDate(1, 0, 0))
+	second := h.registerReq(other, otherKey, p, r)
+	second.RequestId = req.RequestId
+	_, err = h.registrations().Register(ctx(t), second)
+	h.wantRefusal(err, codes.AlreadyExists, "request_id_reused")
+	second = h.registerReq(other, otherKey, p, r)
+	second.RequestId = "x"
+	_, err = h.registrations().Register(ctx(t), second)
+	h.wantRefusal(err, codes.InvalidArgument, "bad_request_id")
+	// Without a request id, a repeat is what it always was: a spent challenge.
+	third := h.registerReq(other, otherKey, p, r)
+	if _, err := h.registrations().Register(ctx(t), third); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.registrations().Register(ctx(t), third)
+	if status.Code(err) == codes.OK {
+		t.Fatal("a repeat without a request id was accepted twice")
+	}
+}
+
 func TestRegistration_SignetCertificateUnregisterAndRegisterAgain(t *testing.T) {
 	h, _ := newRegHarness(t)
 	p := evidencetest.DefaultPerson()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,6 +113,9 @@ func signetID(serial string) string { return "signet:" + serial }
 
 // RegisterRequest is 등록.
 type RegisterRequest struct {
+	// RequestID, if set, makes a retry get the first answer back after the
+	// challenge and the evidence are spent.
+	RequestID   string
 	ChallengeID string
 	Proof       string
 	Evidence    ca.Evidence
@@ -161,6 +165,27 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 }
 
 func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt) (*Registration, error) {
+	var hash []byte
+	if req.RequestID != "" {
+		if rerr := ca.CheckRequestID(req.RequestID); rerr != nil {
+			return nil, rerr
+		}
+		// idn and R stay out of the hash: they are never stored, even
+		// hashed, and the proof and the single-use evidence already pin
+		// the request.
+		hash = ca.RequestHash(MethodRegister, []byte(req.ChallengeID), []byte(req.Proof), []byte(req.Evidence.PhoneToken),
+			[]byte(req.Evidence.AccountToken), bytes.Join(req.Chain, []byte{0}))
+		// The stored answer wins over the challenge's freshness, as for
+		// issuance (issue 8): a client that lost the answer gets it.
+		var first *Registration
+		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			r, err := s.answered(ctx, tx, req.RequestID, hash)
+			first = r
+			return err
+		}); err != nil || first != nil {
+			return first, err
+		}
+	}
 	ch, rerr := s.a.OpenChallenge(ctx, req.ChallengeID, ca.PurposeRegister)
 	if rerr != nil {
 		return nil, rerr
@@ -194,6 +219,15 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt
 	at.ev.Details["trust_ca"] = row.TrustCA
 	var out *Registration
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if req.RequestID != "" {
+			if err := tx.LockKey(ctx, "request:"+req.RequestID); err != nil {
+				return err
+			}
+			if r, err := s.answered(ctx, tx, req.RequestID, hash); err != nil || r != nil {
+				out = r
+				return err
+			}
+		}
 		existing, err := tx.ActiveRegistrationForUpdate(ctx, row.CertSHA256)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -219,6 +253,19 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt
 			at.ev.Details["registration_id"] = row.ID
 			out = fromRow(row)
 		}
+		if req.RequestID != "" {
+			answer, err := json.Marshal(storedRegistration{RegistrationID: out.ID})
+			if err != nil {
+				return err
+			}
+			err = tx.SaveResponse(ctx, req.RequestID, &store.StoredResponse{Method: MethodRegister, RequestHash: hash, Response: answer})
+			if errors.Is(err, store.ErrDuplicateRequest) {
+				return ca.RequestIDReused()
+			}
+			if err != nil {
+				return err
+			}
+		}
 		at.ev.At, at.ev.Outcome = now.UTC(), "ok"
 		return tx.AppendAudit(ctx, &at.ev)
 	})
@@ -226,6 +273,36 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt
 		return nil, err
 	}
 	return out, nil
+}
+
+// storedRegistration is Register's stored answer: which registration.
+type storedRegistration struct {
+	RegistrationID string `json:"registration_id"`
+}
+
+// answered is the first answer to requestID, as the registration is now,
+// nil if there is none, or request_id_reused if the id answered another
+// request.
+func (s *Service) answered(ctx context.Context, tx *store.Tx, requestID string, hash []byte) (*Registration, error) {
+	stored, err := tx.StoredResponse(ctx, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stored.Method != MethodRegister || !bytes.Equal(stored.RequestHash, hash) {
+		return nil, ca.RequestIDReused()
+	}
+	var r storedRegistration
+	if err := json.Unmarshal(stored.Response, &r); err != nil {
+		return nil, err
+	}
+	row, err := tx.RegistrationForUpdate(ctx, r.RegistrationID)
+	if err != nil {
+		return nil, err
+	}
+	return fromRow(row), nil
 }
 
 // proofID makes a key proof single use (DESIGN.md invariant 4), keyed by

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/signet-ca/signet/ca/proof"
 	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
@@ -89,8 +91,11 @@ func runRegister(ctx context.Context, e *cli.Env, args []string) error {
 		return err
 	}
 	rc := signetv1.NewRegistrationServiceClient(c.conn)
-	resp, err := cli.Once(ctx, c.timeout, func(ctx context.Context) (*signetv1.RegisterResponse, error) {
-		return rc.Register(ctx, &signetv1.RegisterRequest{ChallengeId: ch.GetChallengeId(), Proof: token, Evidence: ev,
+	// One request id for every attempt: a retry after a lost answer gets
+	// the registration back instead of a spent-challenge refusal.
+	requestID := uuid.NewString()
+	resp, err := cli.Retry(ctx, c.timeout, func(ctx context.Context) (*signetv1.RegisterResponse, error) {
+		return rc.Register(ctx, &signetv1.RegisterRequest{RequestId: requestID, ChallengeId: ch.GetChallengeId(), Proof: token, Evidence: ev,
 			HolderIdentity: &signetv1.HolderIdentity{Idn: number, RandomNum: key.RandomNum}})
 	})
 	if err != nil {

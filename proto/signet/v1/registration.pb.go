@@ -192,7 +192,7 @@ func (x *StartRegistrationResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Next unused field number: 6
+// Next unused field number: 7
 type RegisterRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ChallengeId string                 `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
@@ -205,7 +205,12 @@ type RegisterRequest struct {
 	// VID. Used in memory only: never stored or logged.
 	HolderIdentity *HolderIdentity `protobuf:"bytes,4,opt,name=holder_identity,json=holderIdentity,proto3" json:"holder_identity,omitempty"`
 	// Intermediate CA certificates (DER) the trust list may lack; optional.
-	Chain         [][]byte `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
+	Chain [][]byte `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
+	// Optional but advised: a retry with the same request_id (after a lost
+	// answer) gets the first answer back, even once the challenge and the
+	// evidence are spent, instead of a refusal. 8 to 128 characters of
+	// letters, digits and . _ : - (a UUID is ideal).
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -273,6 +278,13 @@ func (x *RegisterRequest) GetChain() [][]byte {
 		return x.Chain
 	}
 	return nil
+}
+
+func (x *RegisterRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // Registration is one certificate registered for one person.
@@ -832,13 +844,15 @@ const file_signet_v1_registration_proto_rawDesc = "" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x129\n" +
 	"\n" +
-	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xdd\x01\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xfc\x01\n" +
 	"\x0fRegisterRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x14\n" +
 	"\x05proof\x18\x02 \x01(\tR\x05proof\x127\n" +
 	"\bevidence\x18\x03 \x01(\v2\x1b.signet.v1.IdentityEvidenceR\bevidence\x12B\n" +
 	"\x0fholder_identity\x18\x04 \x01(\v2\x19.signet.v1.HolderIdentityR\x0eholderIdentity\x12\x14\n" +
-	"\x05chain\x18\x05 \x03(\fR\x05chain\"\x94\x04\n" +
+	"\x05chain\x18\x05 \x03(\fR\x05chain\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"\x94\x04\n" +
 	"\fRegistration\x12'\n" +
 	"\x0fregistration_id\x18\x01 \x01(\tR\x0eregistrationId\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
