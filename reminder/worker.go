@@ -43,13 +43,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	s := w.s
 	c, err := s.db.CertificateBySerial(ctx, job.Args.Serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.finish(ctx, job, "reminder-skipped", map[string]any{"why": "no such certificate"})
+		return s.finish(ctx, nil, job, "reminder-skipped", map[string]any{"why": "no such certificate"})
 	}
 	if err != nil {
 		return err
 	}
 	if why := notOwed(c, s.now()); why != "" {
-		return s.finish(ctx, job, "reminder-skipped", map[string]any{"why": why, "status": c.Status})
+		return s.finish(ctx, c, job, "reminder-skipped", map[string]any{"why": why, "status": c.Status})
 	}
 	ch, ok := s.channels.For(c.Bank)
 	if !ok {
@@ -78,7 +78,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	s.log.Info("reminder delivered", "serial", c.Serial, "stage", job.Args.Stage, "channel", ch.Name, "status", code,
 		"attempt", job.Attempt)
-	return s.finish(ctx, job, "reminder-delivered", map[string]any{"channel": ch.Name, "http_status": code})
+	return s.finish(ctx, c, job, "reminder-delivered", map[string]any{"channel": ch.Name, "http_status": code})
 }
 
 // notOwed says why a certificate is owed no reminder any more, or "".
@@ -124,7 +124,7 @@ func (s *Service) post(ctx context.Context, ch *Channel, body []byte) (int, erro
 // finish records the outcome as an audit event and completes the job in
 // one transaction: a reminder is recorded delivered exactly when its job
 // is done, so no replica or restart sends it again once that commits.
-func (s *Service) finish(ctx context.Context, job *river.Job[Args], action string, details map[string]any) error {
+func (s *Service) finish(ctx context.Context, c *store.Certificate, job *river.Job[Args], action string, details map[string]any) error {
 	details["stage"] = job.Args.Stage
 	details["job_id"] = job.ID
 	details["attempt"] = job.Attempt
@@ -138,10 +138,8 @@ func (s *Service) finish(ctx context.Context, job *river.Job[Args], action strin
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		ev := &store.AuditEvent{At: s.now().UTC(), Actor: "signet", Action: action, Outcome: "ok",
 			Serial: job.Args.Serial, Details: details}
-		if c, err := tx.CertificateBySerial(ctx, job.Args.Serial); err == nil {
+		if c != nil { // nil: the certificate does not exist
 			ev.SubjectRef, ev.Profile = c.SubjectRef, c.Profile
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
 		}
 		if err := tx.AppendAudit(ctx, ev); err != nil {
 			return err

@@ -112,13 +112,20 @@ func (db *DB) SearchCertificates(ctx context.Context, f CertFilter) ([]*Certific
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(certs) > size {
-		certs = certs[:size]
-		last := certs[size-1]
-		next = certCursor{createdAt: last.CreatedAt, serial: last.Serial}.token()
-	}
+	certs, next := onePage(certs, size, func(last *Certificate) string {
+		return certCursor{createdAt: last.CreatedAt, serial: last.Serial}.token()
+	})
 	return certs, next, nil
+}
+
+// onePage trims the extra row a page query asks for (LIMIT size+1) and
+// makes the next page's token from the last row kept; "" on the last page.
+func onePage[T any](rows []T, size int, token func(T) string) ([]T, string) {
+	if len(rows) <= size {
+		return rows, ""
+	}
+	rows = rows[:size]
+	return rows, token(rows[size-1])
 }
 
 // searchQuery builds the SQL of one page. A filter that is a disjunction
@@ -329,12 +336,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, f EventFilter) ([]*AuditEvent
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(events) > size {
-		events = events[:size]
-		last := events[size-1]
-		next = eventCursor{at: last.At, id: last.ID}.token()
-	}
+	events, next := onePage(events, size, func(last *AuditEvent) string { return eventCursor{at: last.At, id: last.ID}.token() })
 	return events, next, nil
 }
 

@@ -115,12 +115,7 @@ func (db *DB) ListReminders(ctx context.Context, f ReminderFilter) ([]*Reminder,
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > size {
-		out = out[:size]
-		last := out[size-1]
-		next = eventCursor{at: last.CreatedAt, id: last.JobID}.tokenAs("r1")
-	}
+	out, next := onePage(out, size, func(last *Reminder) string { return eventCursor{at: last.CreatedAt, id: last.JobID}.tokenAs("r1") })
 	return out, next, nil
 }
 

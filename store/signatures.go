@@ -201,12 +201,7 @@ func (db *DB) ListSignatures(ctx context.Context, f SignatureFilter) ([]*Signatu
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > size {
-		out = out[:size]
-		last := out[size-1]
-		next = eventCursor{at: last.ReservedAt, id: last.ID}.tokenAs("s1")
-	}
+	out, next := onePage(out, size, func(last *Signature) string { return eventCursor{at: last.ReservedAt, id: last.ID}.tokenAs("s1") })
 	return out, next, nil
 }
 

@@ -269,6 +269,11 @@ func Verify(c *x509.Certificate, idn string, r []byte) error {
 	if err != nil {
 		return err
 	}
+	return d.Match(idn, r)
+}
+
+// Match is Verify for identifyData already read.
+func (d *Data) Match(idn string, r []byte) error {
 	if len(d.VIDs) == 0 {
 		return ErrNoIdentifyData
 	}

@@ -170,7 +170,8 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 		case p.Claims.Binding != ch.Challenge:
 			return refuse(ca.KindUnauthorized, "challenge_mismatch", "the proof signs another challenge than %s: sign the challenge this call returned", challengeID)
 		}
-		if other != nil {
+		// accept spends the challenge and audits the sign-in with it.
+		accept := func(id *Identity) error {
 			at := now.UTC()
 			if err := tx.UseLoginChallenge(ctx, ch.ID, at); err != nil {
 				return err
@@ -179,9 +180,12 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 			if err := tx.AppendAudit(ctx, ev); err != nil {
 				return err
 			}
-			*out = &Identity{SubjectRef: other.SubjectRef, Serial: other.Serial, Status: ca.Active, NotAfter: other.NotAfter,
-				Registration: "registered", RegistrationID: other.RegistrationID, TrustCA: other.TrustCA, Certificate: p.Certificate.Raw}
+			*out = id
 			return nil
+		}
+		if other != nil {
+			return accept(&Identity{SubjectRef: other.SubjectRef, Serial: other.Serial, Status: ca.Active, NotAfter: other.NotAfter,
+				Registration: "registered", RegistrationID: other.RegistrationID, TrustCA: other.TrustCA, Certificate: p.Certificate.Raw})
 		}
 		c, err := tx.CertificateBySerial(ctx, p.Claims.Serial)
 		if s.regs != nil && (errors.Is(err, store.ErrNotFound) || err == nil && string(c.DER) != string(p.Certificate.Raw)) {
@@ -205,17 +209,8 @@ func (s *Service) verify(ctx context.Context, challengeID, token string, ev *sto
 		case ca.Expired:
 			return refuse(ca.KindPrecondition, "expired", "certificate %s expired at %s: renew or issue a new certificate", c.Serial, c.NotAfter.Format(time.RFC3339))
 		}
-		at := now.UTC()
-		if err := tx.UseLoginChallenge(ctx, ch.ID, at); err != nil {
-			return err
-		}
-		ev.At, ev.Outcome = at, "ok"
-		if err := tx.AppendAudit(ctx, ev); err != nil {
-			return err
-		}
-		*out = &Identity{SubjectRef: c.SubjectRef, Serial: c.Serial, Profile: c.Profile, Status: ca.Active,
-			NotAfter: c.NotAfter, Registration: "signet", RegistrationID: regID, TrustCA: registration.SignetCA, Certificate: c.DER}
-		return nil
+		return accept(&Identity{SubjectRef: c.SubjectRef, Serial: c.Serial, Profile: c.Profile, Status: ca.Active,
+			NotAfter: c.NotAfter, Registration: "signet", RegistrationID: regID, TrustCA: registration.SignetCA, Certificate: c.DER})
 	})
 }
 

@@ -200,15 +200,12 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt
 		return nil, err
 	}
 	now := s.now()
-	p, err := proof.Verify(req.Proof, s.a.Audience(), MethodRegister, now)
-	if err != nil {
-		return nil, ca.Refuse(ca.KindUnauthorized, "bad_proof", "%s", err.Error())
+	p, rerr := keyProof(at, s.a.Audience(), req.Proof, MethodRegister, BindRegister(ch.Nonce), now,
+		"the proof does not sign challenge %s: sign the nonce StartRegistration returned", ch.ID)
+	if rerr != nil {
+		return nil, rerr
 	}
 	cert := p.Certificate
-	at.ev.Serial = p.Claims.Serial
-	if p.Claims.Binding != BindRegister(ch.Nonce) {
-		return nil, ca.Refuse(ca.KindUnauthorized, "proof_binding", "the proof does not sign challenge %s: sign the nonce StartRegistration returned", ch.ID)
-	}
 	if rerr := checkHolder(cert, person, req.IDN, req.R); rerr != nil {
 		return nil, rerr
 	}
@@ -218,7 +215,7 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, at *attempt
 	}
 	at.ev.Details["trust_ca"] = row.TrustCA
 	var out *Registration
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if req.RequestID != "" {
 			if err := tx.LockKey(ctx, "request:"+req.RequestID); err != nil {
 				return err
@@ -305,6 +302,21 @@ func (s *Service) answered(ctx context.Context, tx *store.Tx, requestID string, 
 	return fromRow(row), nil
 }
 
+// keyProof verifies a key proof for method and its binding to the
+// challenge, and names the certificate in the audit event; mismatch is the
+// message of a proof that signs something else.
+func keyProof(at *attempt, audience, token, method, binding string, now time.Time, mismatch string, args ...any) (*proof.Verified, *ca.Error) {
+	p, err := proof.Verify(token, audience, method, now)
+	if err != nil {
+		return nil, ca.Refuse(ca.KindUnauthorized, "bad_proof", "%s", err.Error())
+	}
+	at.ev.Serial = p.Claims.Serial
+	if p.Claims.Binding != binding {
+		return nil, ca.Refuse(ca.KindUnauthorized, "proof_binding", mismatch, args...)
+	}
+	return p, nil
+}
+
 // proofID makes a key proof single use (DESIGN.md invariant 4), keyed by
 // the certificate since another CA's serial may equal one of Signet's.
 func proofID(fp []byte, p *proof.Verified) map[string]string {
@@ -326,17 +338,16 @@ func checkHolder(cert *x509.Certificate, person *ca.Person, idn string, r []byte
 		return ca.Refuse(ca.KindForbidden, "idn_not_person", "the resident number does not belong to the person the identity evidence proves (%v): send the holder's own number", err)
 	}
 	serial := cert.SerialNumber.Text(16)
-	err := identity.Verify(cert, idn, r)
+	d, err := identity.FromCertificate(cert)
+	if err == nil {
+		err = d.Match(idn, r)
+	}
 	switch {
 	case errors.Is(err, identity.ErrNoIdentifyData):
 		return ca.Refuse(ca.KindInvalid, "no_identify_data", "certificate %s carries no identifyData (VID), so it cannot be matched to a person: register a personal joint certificate", serial)
 	case errors.Is(err, identity.ErrMismatch):
 		return ca.Refuse(ca.KindForbidden, "vid_mismatch", "the resident number and the key file's R do not match certificate %s's VID: check the number, and send R from this certificate's own signPri.key", serial)
 	case err != nil:
-		return ca.Refuse(ca.KindInvalid, "bad_identify_data", "certificate %s has an identifyData extension that cannot be read: %v", serial, err)
-	}
-	d, err := identity.FromCertificate(cert)
-	if err != nil {
 		return ca.Refuse(ca.KindInvalid, "bad_identify_data", "certificate %s has an identifyData extension that cannot be read: %v", serial, err)
 	}
 	if evidence.NormalizeName(d.RealName) != person.Name {
@@ -494,13 +505,11 @@ func (s *Service) unregister(ctx context.Context, req UnregisterRequest, at *att
 	)
 	switch {
 	case req.Proof != "":
-		p, err := proof.Verify(req.Proof, s.a.Audience(), MethodUnregister, now)
-		if err != nil {
-			return nil, ca.Refuse(ca.KindUnauthorized, "bad_proof", "%s", err.Error())
-		}
-		at.ev.Serial = p.Claims.Serial
-		if p.Claims.Binding != BindUnregister(ch.Nonce, req.Reason) {
-			return nil, ca.Refuse(ca.KindUnauthorized, "proof_binding", "the proof does not sign challenge %s with this reason: sign %q", ch.ID, BindUnregister(ch.Nonce, req.Reason))
+		bind := BindUnregister(ch.Nonce, req.Reason)
+		p, rerr := keyProof(at, s.a.Audience(), req.Proof, MethodUnregister, bind, now,
+			"the proof does not sign challenge %s with this reason: sign %q", ch.ID, bind)
+		if rerr != nil {
+			return nil, rerr
 		}
 		target.cert = p.Certificate
 		extra = proofID(Fingerprint(p.Certificate), p)
@@ -699,13 +708,10 @@ func (s *Service) list(ctx context.Context, req ListRequest, at *attempt) ([]*Re
 	)
 	switch {
 	case req.Proof != "":
-		p, err := proof.Verify(req.Proof, s.a.Audience(), MethodList, now)
-		if err != nil {
-			return nil, ca.Refuse(ca.KindUnauthorized, "bad_proof", "%s", err.Error())
-		}
-		at.ev.Serial = p.Claims.Serial
-		if p.Claims.Binding != BindList(ch.Nonce) {
-			return nil, ca.Refuse(ca.KindUnauthorized, "proof_binding", "the proof does not sign challenge %s: sign the nonce StartRegistration returned", ch.ID)
+		p, rerr := keyProof(at, s.a.Audience(), req.Proof, MethodList, BindList(ch.Nonce), now,
+			"the proof does not sign challenge %s: sign the nonce StartRegistration returned", ch.ID)
+		if rerr != nil {
+			return nil, rerr
 		}
 		in, err := s.SignIn(ctx, p.Certificate, now)
 		if err != nil {
@@ -840,23 +846,6 @@ func (s *Service) SignIn(ctx context.Context, cert *x509.Certificate, now time.T
 		return nil, statusRefusal(cert, name, st)
 	}
 	return &SignedIn{RegistrationID: row.ID, SubjectRef: row.SubjectRef, TrustCA: name, Serial: serial, NotAfter: row.NotAfter}, nil
-}
-
-// SignetRegistration answers for one of Signet's own certificates: its
-// active registration's id, "signet" when it is registered implicitly, or
-// the refusal of a registration its holder or an operator ended.
-func (s *Service) SignetRegistration(ctx context.Context, cert *x509.Certificate) (string, error) {
-	row, err := s.db.LatestRegistration(ctx, Fingerprint(cert))
-	if errors.Is(err, store.ErrNotFound) {
-		return SignetCA, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if rerr := refusalFor(row.Status, row.Serial, row.Reason); rerr != nil {
-		return "", rerr
-	}
-	return row.ID, nil
 }
 
 // record writes a status change found at the CA on an active registration,

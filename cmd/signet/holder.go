@@ -3,6 +3,7 @@ package main
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	identifydata "github.com/signet-ca/signet/ca/identity"
+	"github.com/signet-ca/signet/cmd/signet/internal/cli"
 	"github.com/signet-ca/signet/npki"
 	signetv1 "github.com/signet-ca/signet/proto/signet/v1"
 )
@@ -68,4 +70,26 @@ func sealWithRandom(key crypto.Signer, r, password []byte) ([]byte, error) {
 
 func holderIdentity(idn string, r, previous []byte) *signetv1.HolderIdentity {
 	return &signetv1.HolderIdentity{Idn: idn, RandomNum: r, PreviousRandomNum: previous}
+}
+
+// holderKey is what proving a certificate's VID needs, checked before any
+// server is asked: the resident number, the certificate and its opened key
+// file, which must hold R.
+func holderKey(fs *flag.FlagSet, dir, passwordFile string, idnf *idnFlags) (*x509.Certificate, *npki.Key, string, error) {
+	idn, err := idnf.value()
+	if err != nil {
+		return nil, nil, "", cli.UsageErr(fs, "%v", err)
+	}
+	pw, err := readPassword(passwordFile)
+	if err != nil {
+		return nil, nil, "", cli.UsageErr(fs, "%v", err)
+	}
+	cert, key, err := loadKey(certDir(dir), pw)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(key.RandomNum) == 0 {
+		return nil, nil, "", errors.New("the key file has no randomNum (R), so this certificate's VID cannot be proved from it: use the key file the certificate was issued with (a copy, an NPKI export and a PFX export keep R)")
+	}
+	return cert, key, idn, nil
 }

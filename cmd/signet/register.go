@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,20 +57,9 @@ func runRegister(ctx context.Context, e *cli.Env, args []string) error {
 	if err := id.validate(); err != nil {
 		return cli.UsageErr(fs, "%v", err)
 	}
-	number, err := idn.value()
-	if err != nil {
-		return cli.UsageErr(fs, "%v", err)
-	}
-	pw, err := readPassword(passwordFile)
-	if err != nil {
-		return cli.UsageErr(fs, "%v", err)
-	}
-	cert, key, err := loadKey(certDir(dir), pw)
+	cert, key, number, err := holderKey(fs, dir, passwordFile, &idn)
 	if err != nil {
 		return err
-	}
-	if len(key.RandomNum) == 0 {
-		return errors.New("the key file has no randomNum (R): this certificate's VID cannot be proved from this device; copy the key file from where it was issued")
 	}
 	c, err := dial(e.G)
 	if err != nil {

@@ -26,32 +26,20 @@ func runVerifyID(_ context.Context, e *cli.Env, args []string) error {
 	if dir == "" {
 		return cli.UsageErr(fs, "--cert is required: the certificate's NPKI folder (see `signet list`)")
 	}
-	idn, err := idnf.value()
-	if err != nil {
-		return cli.UsageErr(fs, "%v", err)
-	}
-	pw, err := readPassword(passwordFile)
-	if err != nil {
-		return cli.UsageErr(fs, "%v", err)
-	}
-	cert, key, err := loadKey(certDir(dir), pw)
+	cert, key, idn, err := holderKey(fs, dir, passwordFile, &idnf)
 	if err != nil {
 		return err
 	}
-	if len(key.RandomNum) == 0 {
-		return errors.New("the key file has no randomNum (R): this certificate's holder cannot be proved with it; a certificate issued with identifyData keeps R in signPri.key")
+	d, err := identifydata.FromCertificate(cert)
+	if err == nil {
+		err = d.Match(idn, key.RandomNum)
 	}
-	err = identifydata.Verify(cert, idn, key.RandomNum)
 	switch {
 	case errors.Is(err, identifydata.ErrNoIdentifyData):
 		return errors.New("the certificate carries no identifyData (VID): it was issued without one, so identity cannot be proved with it")
 	case errors.Is(err, identifydata.ErrMismatch):
 		return errors.New("NOT the holder: the resident number and this key file's R do not give the certificate's VID")
 	case err != nil:
-		return err
-	}
-	d, err := identifydata.FromCertificate(cert)
-	if err != nil {
 		return err
 	}
 	if e.G.JSON {
